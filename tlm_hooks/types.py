@@ -1,0 +1,162 @@
+"""Core data types: what is scored (`ScoreRequest`) and what scoring says (`TrustResult`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["TokenLogprob", "ScoreRequest", "TrustResult"]
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token and its natural-log probability (plus alternatives, if known)."""
+
+    token: str
+    logprob: float
+    top_logprobs: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """A prompt (or chat messages) and the response to score.
+
+    Exactly one of ``messages`` or ``prompt`` describes the input. ``response_logprobs`` are the
+    scored response's own token log-probabilities when the model returned them (else ``None``).
+    """
+
+    response: str
+    messages: tuple[Mapping[str, Any], ...] | None = None
+    prompt: str | None = None
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    model: str | None = None
+    response_logprobs: tuple[TokenLogprob, ...] | None = None
+    tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    context: str | None = None
+    options: Any = None  # TLMOptions, when the caller configured any
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.response, str):
+            raise TypeError(f"ScoreRequest.response must be str, got {type(self.response).__name__}")
+        if self.messages is None and self.prompt is None:
+            raise ValueError("ScoreRequest needs `messages` or `prompt`")
+        if self.messages is not None and not isinstance(self.messages, tuple):
+            object.__setattr__(self, "messages", tuple(self.messages))
+        if self.tools is not None and not isinstance(self.tools, tuple):
+            object.__setattr__(self, "tools", tuple(self.tools))
+        if self.response_logprobs is not None and not isinstance(self.response_logprobs, tuple):
+            object.__setattr__(self, "response_logprobs", tuple(self.response_logprobs))
+
+    def prompt_text(self) -> str:
+        """The whole input as one string: ``prompt``, or the messages as ``role: content`` lines."""
+        if self.prompt is not None:
+            return self.prompt
+        lines = []
+        for message in self.messages or ():
+            lines.append(f"{message.get('role', 'user')}: {_content_text(message.get('content'))}")
+        return "\n".join(lines)
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        parts = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            elif isinstance(part, str):
+                parts.append(part)
+        return "\n".join(parts)
+    return str(content)
+
+
+@dataclass(frozen=True)
+class TrustResult:
+    """What a scorer says about one response.
+
+    ``trustworthiness_score`` is in [0, 1], or ``None`` when scoring failed (``error`` says why).
+    ``components`` holds per-signal scores (e.g. ``token_probability``). ``to_dict()`` gives
+    the ``tlm_metadata`` shape: ``{"trustworthiness_score": ..., "log": {"explanation": ...}}``.
+    """
+
+    trustworthiness_score: float | None
+    explanation: str | None = None
+    components: Mapping[str, float] = field(default_factory=dict)
+    evals: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+    error_type: str | None = None
+    fallbacks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        score = self.trustworthiness_score
+        if score is not None:
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score):
+                raise ValueError(f"trustworthiness_score must be a number in [0, 1] or None, got {score!r}")
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"trustworthiness_score must be in [0, 1], got {score!r}")
+            object.__setattr__(self, "trustworthiness_score", float(score))
+
+    @property
+    def ok(self) -> bool:
+        """True when a score was produced."""
+        return self.trustworthiness_score is not None and self.error is None
+
+    @classmethod
+    def failed(cls, error: BaseException | str) -> TrustResult:
+        """A result that records a scoring failure."""
+        if isinstance(error, BaseException):
+            return cls(None, error=str(error) or type(error).__name__, error_type=type(error).__name__)
+        return cls(None, error=error)
+
+    def with_fallback(self, name: str) -> TrustResult:
+        """A copy that also records that fallback ``name`` acted on the response."""
+        return replace(self, fallbacks=(*self.fallbacks, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``tlm_metadata`` dict (the shape Cleanlab's TLM returns, plus our extra keys)."""
+        out: dict[str, Any] = {"trustworthiness_score": self.trustworthiness_score}
+        log: dict[str, Any] = {}
+        if self.explanation is not None:
+            log["explanation"] = self.explanation
+        if self.components:
+            log["per_component_score"] = dict(self.components)
+        if log:
+            out["log"] = log
+        if self.evals:
+            out.update({name: dict(value) for name, value in self.evals.items()})
+        if self.error is not None:
+            out["error"] = {"message": self.error, "type": self.error_type or "ScoringError"}
+        if self.fallbacks:
+            out["fallbacks"] = list(self.fallbacks)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrustResult:
+        """Read a ``tlm_metadata`` dict (ours, or a TLM backend's; ``confidence_score`` accepted)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"tlm_metadata must be a mapping, got {type(data).__name__}")
+        score = data.get("trustworthiness_score", data.get("confidence_score"))
+        if score is None and isinstance(data.get("trustworthiness"), Mapping):
+            score = data["trustworthiness"].get("score")
+        log = data.get("log") if isinstance(data.get("log"), Mapping) else {}
+        error = data.get("error")
+        error_message = error.get("message") if isinstance(error, Mapping) else error
+        error_type = error.get("type") if isinstance(error, Mapping) else None
+        known = {"trustworthiness_score", "confidence_score", "trustworthiness", "log", "error", "fallbacks"}
+        evals = {k: v for k, v in data.items() if k not in known and isinstance(v, Mapping) and "score" in v}
+        if score is not None and not isinstance(score, bool):  # a bool is no score: __post_init__ rejects it
+            score = float(score)
+        return cls(
+            trustworthiness_score=score,
+            explanation=log.get("explanation"),
+            components=dict(log.get("per_component_score") or {}),
+            evals=evals,
+            error=None if error_message is None else str(error_message),
+            error_type=error_type,
+            fallbacks=tuple(data.get("fallbacks") or ()),
+        )

@@ -1,0 +1,57 @@
+"""Score a completion you already have (Workflow 1): no patching involved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .hooks.guard import unhooked
+from .hooks.patcher import adapter_for
+from .options import TLMOptions
+from .scorers.base import Scorer
+
+__all__ = ["score_completion", "ascore_completion"]
+
+
+def _prepare(response: Any, scorer: Scorer | Callable[..., Any] | None, options: Any, create_kwargs: Mapping[str, Any]) -> tuple[Scorer, Any]:
+    from .hooks.api import _as_scorer
+
+    module = type(response).__module__ or ""
+    if not module.startswith("openai"):
+        raise TypeError(f"score_completion reads openai chat completions, got {type(response).__name__}")
+    adapter = adapter_for("openai")
+    if adapter.kind(response) != "completion":
+        raise TypeError(f"score_completion needs a ChatCompletion (not a stream), got {type(response).__name__}")
+    request = adapter.score_request(create_kwargs, response, TLMOptions.coerce(options) if options is not None else TLMOptions())
+    return _as_scorer(scorer), request
+
+
+def score_completion(
+    response: Any,
+    *,
+    scorer: Scorer | Callable[..., Any] | None = None,
+    options: TLMOptions | Mapping[str, Any] | None = None,
+    **create_kwargs: Any,
+) -> dict[str, Any]:
+    """Score an existing ``ChatCompletion`` given the ``create()`` arguments that produced it.
+
+    Returns the ``tlm_metadata`` dict (``{"trustworthiness_score": ..., "log": {...}}``);
+    ``response`` is not modified. ``options`` is a ``TLMOptions`` or a body-style dict
+    (``{"quality_preset": ..., "options": {...}}``). Scorer errors raise here.
+    """
+    active, request = _prepare(response, scorer, options, create_kwargs)
+    with unhooked():
+        return active.score(request).to_dict()
+
+
+async def ascore_completion(
+    response: Any,
+    *,
+    scorer: Scorer | Callable[..., Any] | None = None,
+    options: TLMOptions | Mapping[str, Any] | None = None,
+    **create_kwargs: Any,
+) -> dict[str, Any]:
+    """Async form of :func:`score_completion`."""
+    active, request = _prepare(response, scorer, options, create_kwargs)
+    with unhooked():
+        return (await active.ascore(request)).to_dict()
