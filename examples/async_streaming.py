@@ -2,10 +2,10 @@
 
 import asyncio
 
+from _local_server import openai_server
 from openai import AsyncOpenAI
 
 import tlm_hooks
-from _local_server import openai_server
 
 
 async def main(root: str, model: str) -> None:

@@ -2,11 +2,11 @@
 
 import queue
 
+from _local_server import openai_server
 from openai import OpenAI
 
 import tlm_hooks
 from tlm_hooks import fallbacks
-from _local_server import openai_server
 
 with openai_server() as (root, model):
     client = OpenAI(base_url=f"{root}/v1", api_key="local")

@@ -1,9 +1,9 @@
 """Patch an OpenAI client once: every completion comes back with `tlm_metadata`."""
 
+from _local_server import openai_server
 from openai import OpenAI
 
 import tlm_hooks
-from _local_server import openai_server
 
 with openai_server() as (root, model):
     client = OpenAI(base_url=f"{root}/v1", api_key="local")

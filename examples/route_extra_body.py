@@ -1,21 +1,21 @@
 """Workflow 3: the client talks to a TLM backend; TLM options travel in `extra_body`."""
 
+from _local_server import openai_server
 from openai import OpenAI
 
 import tlm_hooks
-from _local_server import openai_server
 
 with openai_server() as (root, model):
     # a) route(): options merged into every request, the backend's tlm_metadata read back
     client = OpenAI(base_url=f"{root}/api", api_key="local")
-    tlm_hooks.route(client, quality_preset="base", options={"log": ["explanation"]})
-    caller_body = {"options": {"max_tokens": 32}}
+    tlm_hooks.route(client, quality_preset="base")
+    caller_body = {"options": {"log": ["explanation"]}}  # merged with the route's options
     response = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "What is 7 times 8?"}], extra_body=caller_body
+        model=model, messages=[{"role": "user", "content": "What is 7 times 8?"}], max_tokens=48, extra_body=caller_body
     )
     print("routed:   ", response.choices[0].message.content, "| score", round(response.tlm_metadata["trustworthiness_score"], 3))
     print("explained:", response.tlm_metadata["log"]["explanation"])
-    assert caller_body == {"options": {"max_tokens": 32}}, "the caller's extra_body is never modified"
+    assert caller_body == {"options": {"log": ["explanation"]}}, "the caller's extra_body is never modified"
     tlm_hooks.unpatch(client)
 
     # b) with_tlm_options(): the same for a bare create function

@@ -65,10 +65,10 @@ def print_table(title: str, rows: Sequence[tuple[str, str, str, str]], out: Text
     widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(4)]
     line = "  ".join("-" * w for w in widths)
     print(f"\n{title}", file=out)
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)), file=out)
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), file=out)
     print(line, file=out)
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)), file=out)
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)), file=out)
 
 
 def _score_text(metadata: dict[str, Any] | None) -> str:
@@ -117,10 +117,10 @@ def run(questions: Sequence[str] = QUESTIONS, *, threshold: float = 0.6, max_tok
         base = server.base_url
 
         # Workflow 1: an ordinary client; score the completions afterwards.
-        plain = openai.OpenAI(base_url=f"{base}/v1", api_key="local", max_retries=0)
+        plain: Any = openai.OpenAI(base_url=f"{base}/v1", api_key="local", max_retries=0)
 
         def ask_then_score(messages: list[dict[str, str]]) -> tuple[str, dict[str, Any] | None]:
-            kwargs = {"model": model.name, "messages": messages, "max_tokens": max_tokens, "logprobs": True}
+            kwargs: dict[str, Any] = {"model": model.name, "messages": messages, "max_tokens": max_tokens, "logprobs": True}
             response = plain.chat.completions.create(**kwargs)
             return response.choices[0].message.content or "", score_completion(response, **kwargs)
 
@@ -128,7 +128,7 @@ def run(questions: Sequence[str] = QUESTIONS, *, threshold: float = 0.6, max_tok
         print_table("Workflow 1 - score answers you already have (tlm_hooks.score_completion)", tables["score"], out)
 
         # Workflow 2: patch the client once; every completion carries tlm_metadata.
-        client = openai.OpenAI(base_url=f"{base}/v1", api_key="local", max_retries=0)
+        client: Any = openai.OpenAI(base_url=f"{base}/v1", api_key="local", max_retries=0)
         patch(client, policy=TrustPolicy(threshold=threshold, on_low_trust=[fallbacks.AppendWarning(" [low trust: {score:.2f}]")]))
 
         def ask_patched(messages: list[dict[str, str]]) -> tuple[str, dict[str, Any] | None]:
@@ -140,7 +140,7 @@ def run(questions: Sequence[str] = QUESTIONS, *, threshold: float = 0.6, max_tok
         unpatch(client)
 
         # Workflow 3: the client talks to the TLM-compatible server; options go in extra_body.
-        routed = openai.OpenAI(base_url=f"{base}/api", api_key="local", max_retries=0)
+        routed: Any = openai.OpenAI(base_url=f"{base}/api", api_key="local", max_retries=0)
         route(
             routed,
             quality_preset="base",

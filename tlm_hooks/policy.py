@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol, Union, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .errors import InvalidOptionError, TrustScoringError, UntrustworthyResponseError
 from .types import ScoreRequest, TrustResult
@@ -113,7 +113,7 @@ class Fallback(Protocol):
     async def ahandle(self, event: LowTrustEvent) -> Any | None: ...
 
 
-FallbackLike = Union[Fallback, Callable[[LowTrustEvent], Any]]
+FallbackLike = Fallback | Callable[[LowTrustEvent], Any]
 
 
 class _FunctionFallback:

@@ -143,7 +143,8 @@ class TrustResult:
         score = data.get("trustworthiness_score", data.get("confidence_score"))
         if score is None and isinstance(data.get("trustworthiness"), Mapping):
             score = data["trustworthiness"].get("score")
-        log = data.get("log") if isinstance(data.get("log"), Mapping) else {}
+        raw_log = data.get("log")
+        log: Mapping[str, Any] = raw_log if isinstance(raw_log, Mapping) else {}
         error = data.get("error")
         error_message = error.get("message") if isinstance(error, Mapping) else error
         error_type = error.get("type") if isinstance(error, Mapping) else None

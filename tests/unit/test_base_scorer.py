@@ -183,4 +183,4 @@ async def test_scorer_with_neither_method_raises_naming_its_class() -> None:
 
 def test_base_scorer_satisfies_protocol() -> None:
     assert isinstance(SyncScorer(), Scorer) and isinstance(AsyncScorer(), Scorer)
-    assert BaseScorer.wants_logprobs is False
+    assert SyncScorer().wants_logprobs is False

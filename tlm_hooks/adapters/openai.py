@@ -127,8 +127,8 @@ class OpenAIAdapter:
         return raw.parse()
 
     def score_request(self, kwargs: Mapping[str, Any], response: Any, options: TLMOptions | None) -> ScoreRequest:
-        messages = kwargs.get("messages")
-        tools = kwargs.get("tools")
+        messages: Any = kwargs.get("messages")
+        tools: Any = kwargs.get("tools")
         choice = response.choices[0] if response.choices else None
         tool_calls = None
         logprobs = None

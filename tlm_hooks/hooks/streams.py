@@ -60,8 +60,8 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_pending = outcome.extra_chunk
 
     def _failed(self, exc: Exception) -> None:
-        from .pipeline import StreamOutcome
         from ..types import TrustResult
+        from .pipeline import StreamOutcome
 
         logger.warning("tlm-hooks: could not score this stream (%s: %s)", type(exc).__name__, exc)
         self._self_outcome = StreamOutcome(TrustResult.failed(exc), None, None)

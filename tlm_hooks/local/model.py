@@ -21,6 +21,7 @@ import random
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -195,6 +196,9 @@ class LocalModel:
             seed=seed,
         )
         self._formatter = self._make_formatter()
+        # Free llama.cpp at interpreter exit while its module is still intact (its own __del__
+        # fails once module globals are torn down); a no-op if close() ran first.
+        weakref.finalize(self, _close_llama, self._llama)
 
     def __repr__(self) -> str:
         return f"LocalModel(name={self.name!r}, path={str(self.path)!r})"
@@ -442,6 +446,12 @@ def _trim(pending: list[_Token], cut: int) -> list[_Token]:
 def _clean_logprob(value: float) -> float:
     value = float(value)
     return min(0.0, value) if value > _FLOOR_LOGPROB else _FLOOR_LOGPROB
+
+
+def _close_llama(llama: Any) -> None:
+    close = getattr(llama, "close", None)
+    if close is not None:
+        close()
 
 
 def _completion_id() -> str:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from .._run import run_sync
 from ..types import ScoreRequest, TrustResult
@@ -40,8 +40,12 @@ class BaseScorer:
     ``wants_logprobs`` tells the hook to ask the model for token logprobs when the caller didn't.
     """
 
-    wants_logprobs: ClassVar[bool] = False
     max_concurrency: int = 8
+
+    @property
+    def wants_logprobs(self) -> bool:
+        """Whether hooked calls should ask the model for token logprobs (default: no)."""
+        return False
 
     def score(self, request: ScoreRequest) -> TrustResult:
         if type(self).ascore is BaseScorer.ascore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from .._run import run_sync
 from ..types import ScoreRequest, TrustResult
@@ -13,7 +13,7 @@ from .base import BaseScorer
 
 __all__ = ["FunctionScorer", "ScoreValue"]
 
-ScoreValue = Union[float, TrustResult, Mapping[str, Any]]
+ScoreValue = float | TrustResult | Mapping[str, Any]
 
 
 def _to_result(value: Any, name: str) -> TrustResult:
@@ -53,11 +53,11 @@ class FunctionScorer(BaseScorer):
             raise TypeError(f"FunctionScorer needs a callable, got {type(fn).__name__}")
         self.fn = fn
         self.name = getattr(fn, "__qualname__", repr(fn))
-        self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
         self._wants_logprobs = wants_logprobs
         self.max_concurrency = max_concurrency
 
-    @property  # type: ignore[override]
+    @property
     def wants_logprobs(self) -> bool:
         return self._wants_logprobs
 

@@ -38,7 +38,7 @@ class LogprobScorer(BaseScorer):
         self.aggregate = aggregate
         self.request_logprobs = request_logprobs
 
-    @property  # type: ignore[override]
+    @property
     def wants_logprobs(self) -> bool:  # instance-level switch
         return self.request_logprobs
 

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -53,13 +53,15 @@ _MAX_TOP_LOGPROBS = 20
 class ChatModel(Protocol):
     """What the server needs from a generator model (``LocalModel`` is one)."""
 
-    def chat(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> dict[str, Any]: ...
+    # Callables rather than methods: a model may take any subset of the generation keywords.
+    @property
+    def chat(self) -> Callable[..., dict[str, Any]]: ...
 
-    def chat_stream(
-        self, messages: Sequence[Mapping[str, Any]], *, include_usage: bool = False, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]: ...
+    @property
+    def chat_stream(self) -> Callable[..., Iterator[dict[str, Any]]]: ...
 
-    async def achat(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> dict[str, Any]: ...
+    @property
+    def achat(self) -> Callable[..., Awaitable[dict[str, Any]]]: ...
 
 
 class _ApiError(Exception):

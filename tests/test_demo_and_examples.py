@@ -1,0 +1,45 @@
+"""The README's main job and the examples, run for real on the embedded model."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.embedded_model
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_demo_catches_low_trust_at_a_strict_threshold() -> None:
+    from tlm_hooks.demo import QUESTIONS, run
+
+    out = io.StringIO()
+    tables = run(QUESTIONS[:2], threshold=1.0, max_tokens=16, out=out)
+    assert set(tables) == {"score", "patch", "route"}
+    for rows in tables.values():
+        assert len(rows) == 2
+        assert all(row[3].startswith("low trust") for row in rows), rows  # nothing reaches 1.0
+    assert any("append_warning" in row[3] for row in tables["patch"])
+    assert all(row[1] == "I'm not sure about this one." for row in tables["route"])
+    text = out.getvalue()
+    assert "Workflow 1" in text and "Workflow 3" in text and "6 low-trust answers caught" in text
+
+
+def test_demo_trusts_everything_at_threshold_zero() -> None:
+    from tlm_hooks.demo import QUESTIONS, run
+
+    tables = run(QUESTIONS[:1], threshold=0.0, max_tokens=16, out=io.StringIO())
+    for rows in tables.values():
+        score = float(rows[0][2])
+        assert 0.0 <= score <= 1.0 and rows[0][3] == "trusted"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")))
+def test_example_runs(script: str) -> None:
+    done = subprocess.run([sys.executable, script], cwd=EXAMPLES, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "score" in done.stdout
