@@ -131,11 +131,14 @@ def run(questions: Sequence[str] = QUESTIONS, *, threshold: float = 0.6, max_tok
         client: Any = openai.OpenAI(base_url=f"{base}/v1", api_key="local", max_retries=0)
         patch(client, policy=TrustPolicy(threshold=threshold, on_low_trust=[fallbacks.AppendWarning(" [low trust: {score:.2f}]")]))
 
-        def ask_patched(messages: list[dict[str, str]]) -> tuple[str, dict[str, Any] | None]:
-            response = client.chat.completions.create(model=model.name, messages=messages, max_tokens=max_tokens)
-            return response.choices[0].message.content or "", response.tlm_metadata
+        def asker(hooked: Any) -> Callable[[list[dict[str, str]]], tuple[str, dict[str, Any] | None]]:
+            def ask(messages: list[dict[str, str]]) -> tuple[str, dict[str, Any] | None]:
+                response = hooked.chat.completions.create(model=model.name, messages=messages, max_tokens=max_tokens)
+                return response.choices[0].message.content or "", response.tlm_metadata
 
-        tables["patch"] = _ask_all(questions, ask_patched, threshold, progress, "Workflow 2")
+            return ask
+
+        tables["patch"] = _ask_all(questions, asker(client), threshold, progress, "Workflow 2")
         print_table("Workflow 2 - patched client (tlm_hooks.patch + AppendWarning)", tables["patch"], out)
         unpatch(client)
 
@@ -154,11 +157,7 @@ def run(questions: Sequence[str] = QUESTIONS, *, threshold: float = 0.6, max_tok
             ),
         )
 
-        def ask_routed(messages: list[dict[str, str]]) -> tuple[str, dict[str, Any] | None]:
-            response = routed.chat.completions.create(model=model.name, messages=messages, max_tokens=max_tokens)
-            return response.choices[0].message.content or "", response.tlm_metadata
-
-        tables["route"] = _ask_all(questions, ask_routed, threshold, progress, "Workflow 3")
+        tables["route"] = _ask_all(questions, asker(routed), threshold, progress, "Workflow 3")
         print_table("Workflow 3 - client pointed at the TLM server (tlm_hooks.route: Regenerate, then ReplaceResponse)", tables["route"], out)
         unpatch(routed)
 

@@ -36,6 +36,9 @@ class ScoreRequest:
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
     context: str | None = None
     options: Any = None  # TLMOptions, when the caller configured any
+    # the SDK client that produced the response (hooked calls only): a scorer with no judge
+    # of its own may call it, unhooked, as the judge
+    source_client: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.response, str):

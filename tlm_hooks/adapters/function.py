@@ -54,6 +54,10 @@ class FunctionAdapter:
             raise TypeError(f"trust_scored: cannot read a {type(response).__name__} result (allowed: str or an SDK completion)")
         return adapter
 
+    def client_of(self, resource: Any) -> Any:
+        """For a decorated SDK method (``client.chat.completions.create``): its client."""
+        return getattr(resource, "_client", None)
+
     # -- requests --------------------------------------------------------------------------
 
     def prepare_kwargs(self, kwargs: Mapping[str, Any], *, route_body: Any, add_logprobs: bool) -> tuple[dict[str, Any], frozenset[str]]:
@@ -86,15 +90,19 @@ class FunctionAdapter:
                 return None, value
         raise ValueError(NO_PROMPT)
 
-    def score_request(self, kwargs: Mapping[str, Any], response: Any, options: TLMOptions | None) -> ScoreRequest:
+    def score_request(
+        self, kwargs: Mapping[str, Any], response: Any, options: TLMOptions | None, source_client: Any = None
+    ) -> ScoreRequest:
         messages, prompt = self._prompt()
         if isinstance(response, str):
             model = self.arguments.get("model")
             return ScoreRequest(
                 response=str(response), messages=messages, prompt=prompt, options=options,
-                model=model if isinstance(model, str) else None,
+                model=model if isinstance(model, str) else None, source_client=source_client,
             )
-        base = self._inner(response).score_request({**self.arguments, "messages": messages}, response, options)
+        base = self._inner(response).score_request(
+            {**self.arguments, "messages": messages}, response, options, source_client
+        )
         if messages is None:
             from dataclasses import replace
 

@@ -29,6 +29,8 @@ def is_given(value: Any) -> bool:
 
 def _plain(obj: Any) -> Any:
     """A JSON-like copy of a message/tool given as dict, TypedDict or pydantic model."""
+    if type(obj) is dict and all(type(v) is str for v in obj.values()):  # the common case, fast
+        return dict(obj)
     if isinstance(obj, Mapping):
         return {k: _plain(v) for k, v in obj.items()}
     if hasattr(obj, "model_dump"):
@@ -126,7 +128,9 @@ class OpenAIAdapter:
     def parse_raw(self, raw: Any) -> Any:
         return raw.parse()
 
-    def score_request(self, kwargs: Mapping[str, Any], response: Any, options: TLMOptions | None) -> ScoreRequest:
+    def score_request(
+        self, kwargs: Mapping[str, Any], response: Any, options: TLMOptions | None, source_client: Any = None
+    ) -> ScoreRequest:
         messages: Any = kwargs.get("messages")
         tools: Any = kwargs.get("tools")
         choice = response.choices[0] if response.choices else None
@@ -152,6 +156,7 @@ class OpenAIAdapter:
             response_logprobs=logprobs,
             tool_calls=tool_calls,
             options=options,
+            source_client=source_client,
         )
 
     def text_of(self, response: Any) -> str:

@@ -66,27 +66,18 @@ def adapter_for(sdk: str) -> Any:
     return importlib.import_module(ADAPTER_MODULES[sdk]).ADAPTER
 
 
-def _sync_wrapper(adapter: Any) -> Any:
+def _call_wrapper(adapter: Any, run: Any) -> Any:
+    """A wrapper that hands hooked calls to ``run`` (``call_sync`` or ``call_async``) and lets
+    every other call through untouched. Not ``async def``: an unhooked async call returns the
+    SDK's own coroutine, and a hooked one the coroutine of ``call_async``."""
+
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if is_unhooked():
             return wrapped(*args, **kwargs)
         config = REGISTRY.lookup(adapter.client_of(instance), adapter.sdk)
         if config is None:
             return wrapped(*args, **kwargs)
-        return call_sync(config, adapter, wrapped, args, kwargs)
-
-    return wrapper
-
-
-def _async_wrapper(adapter: Any) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        # not `async def`: an unhooked call returns the SDK's own coroutine untouched
-        if is_unhooked():
-            return wrapped(*args, **kwargs)
-        config = REGISTRY.lookup(adapter.client_of(instance), adapter.sdk)
-        if config is None:
-            return wrapped(*args, **kwargs)
-        return call_async(config, adapter, wrapped, args, kwargs)
+        return run(config, adapter, wrapped, args, kwargs)
 
     return wrapper
 
@@ -107,7 +98,7 @@ def install(sdk: str) -> None:
     if sdk in _INSTALLED:
         return
     adapter = adapter_for(sdk)
-    makers = {"sync": _sync_wrapper(adapter), "async": _async_wrapper(adapter), "copy": _copy_wrapper}
+    makers = {"sync": _call_wrapper(adapter, call_sync), "async": _call_wrapper(adapter, call_async), "copy": _copy_wrapper}
     for target in TARGETS:
         if target.sdk != sdk:
             continue

@@ -91,7 +91,9 @@ class HookedCall:
     # -- scoring -------------------------------------------------------------------------------
 
     def request_for(self, response: Any) -> ScoreRequest:
-        return self.adapter.score_request(self.kwargs, response, self.config.options)
+        source = getattr(self.wrapped, "__self__", None)  # the SDK resource the method is bound to
+        client = self.adapter.client_of(source) if source is not None else None
+        return self.adapter.score_request(self.kwargs, response, self.config.options, client)
 
     def score(self, response: Any) -> TrustResult:
         """Score ``response`` (or read the backend's metadata); failures become failed results."""
