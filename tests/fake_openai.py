@@ -32,6 +32,8 @@ class Reply:
     tlm_score: float | None = None  # attach tlm_metadata like a TLM backend would
     delay: float = 0.0
     tool_call: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None  # extra response headers (e.g. Retry-After on a 429)
+    choices: list[str] | None = None  # texts of choices 1.. when the server honours n>1
 
 
 @dataclass
@@ -46,6 +48,7 @@ class FakeOpenAI:
         self.script: deque[Reply] = deque()
         self.requests: list[Seen] = []
         self.default = Reply()
+        self.honour_n = False  # return n choices when asked for n>1 (default: always one)
         self._lock = threading.Lock()
         fake = self
 
@@ -65,16 +68,19 @@ class FakeOpenAI:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
-                    self._json(reply.status, {"error": {"message": f"scripted failure ({reply.error_param or 'none'})", "type": "invalid_request_error", "param": reply.error_param, "code": None}})
+                    self._json(reply.status, headers=reply.headers, data={"error": {"message": f"scripted failure ({reply.error_param or 'none'})", "type": "invalid_request_error", "param": reply.error_param, "code": None}})
                     return
                 if body.get("stream"):
                     self._stream(body, reply)
                 else:
-                    self._json(200, completion(body, reply))
+                    n = int(body.get("n") or 1) if fake.honour_n else 1
+                    self._json(200, completion(body, reply, n))
 
-            def _json(self, status: int, data: dict[str, Any]) -> None:
+            def _json(self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 raw = json.dumps(data).encode()
                 self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(raw)))
                 self.end_headers()
@@ -109,6 +115,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         self.script.clear()
         self.requests.clear()
+        self.honour_n = False
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -144,7 +151,7 @@ def _metadata(body: dict[str, Any], reply: Reply) -> dict[str, Any] | None:
     return data
 
 
-def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+def completion(body: dict[str, Any], reply: Reply, n: int = 1) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text}
     if reply.tool_call is not None:
         message = {"role": "assistant", "content": None, "tool_calls": [reply.tool_call]}
@@ -161,8 +168,19 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
                 "logprobs": _logprobs(reply.text, reply) if body.get("logprobs") else None,
             }
         ],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5 * n, "total_tokens": 5 + 5 * n},
     }
+    texts = reply.choices or []
+    for i in range(1, n):
+        text = texts[(i - 1) % len(texts)] if texts else reply.text
+        data["choices"].append(
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "logprobs": _logprobs(text, reply) if body.get("logprobs") else None,
+            }
+        )
     metadata = _metadata(body, reply)
     if metadata is not None:
         data["tlm_metadata"] = metadata

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import fallbacks
 from .adapters.text import TrustedText
+from .backends import CleanlabTLM
 from .decorators import trust_scored, with_tlm_options
 from .errors import (
     InvalidOptionError,
@@ -26,7 +27,8 @@ from .hooks.api import is_patched, patch, patch_all, route, unpatch, unpatch_all
 from .hooks.guard import unhooked
 from .options import TLMOptions
 from .policy import LowTrustEvent, TrustPolicy
-from .scorers import BaseScorer, FunctionScorer, LogprobScorer, Scorer
+from .scorers import BaseScorer, FunctionScorer, LogprobScorer, Scorer, TLMScorer
+from .tlm import TLM
 from .types import ScoreRequest, TokenLogprob, TrustResult
 from .workflows import ascore_completion, score_completion
 
@@ -56,6 +58,9 @@ __all__ = [
     "BaseScorer",
     "FunctionScorer",
     "LogprobScorer",
+    "TLMScorer",
+    "TLM",
+    "CleanlabTLM",
     "TLMHooksError",
     "InvalidOptionError",
     "MissingDependencyError",

@@ -11,6 +11,7 @@ USAGE = """usage: tlm-hooks COMMAND [options]
 
 commands:
   demo     run the three workflows on the embedded local model (offline)
+  serve    run a TLM-compatible HTTP server (see `tlm-hooks serve --help`)
 """
 
 
@@ -24,7 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import main as demo_main
 
         return demo_main(rest)
-    print(f"tlm-hooks: unknown command {command!r}; allowed: demo\n\n{USAGE}", end="", file=sys.stderr)
+    if command == "serve":
+        from .server.serve import main as serve_main
+
+        return serve_main(rest)
+    print(f"tlm-hooks: unknown command {command!r}; allowed: demo, serve\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 
 

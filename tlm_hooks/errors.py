@@ -62,3 +62,67 @@ class UntrustworthyResponseError(TLMHooksError):
         shown = "none" if score is None else f"{score:.3f}"
         below = "" if threshold is None else f" (threshold {threshold:g})"
         super().__init__(f"untrustworthy response: trustworthiness_score={shown}{below}")
+
+
+# --- Cleanlab TLM backend (tlm_hooks.backends) -------------------------------------------
+
+
+class CleanlabAPIError(TLMHooksError):
+    """A call to Cleanlab's TLM service failed.
+
+    ``status`` is the HTTP status (``None`` when no response came back), ``endpoint`` the
+    path called, ``attempts`` how many requests were sent, ``waited`` the seconds spent
+    waiting between them, ``server_message`` what the service said (API key removed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        endpoint: str | None = None,
+        attempts: int = 1,
+        waited: float = 0.0,
+        server_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.waited = waited
+        self.server_message = server_message
+
+
+class CleanlabAuthError(CleanlabAPIError):
+    """The service refused the API key (HTTP 401/403), or no key was given at all."""
+
+
+class CleanlabRateLimitError(CleanlabAPIError):
+    """HTTP 429 persisted after the bounded retries; ``waited`` says how long was waited."""
+
+
+class CleanlabBadRequestError(CleanlabAPIError, ValueError):
+    """The service rejected the request (HTTP 400/422); the message quotes its reason."""
+
+
+class CleanlabTimeoutError(CleanlabAPIError, TimeoutError):
+    """No answer within ``timeout`` seconds, on every attempt."""
+
+
+class CleanlabServerError(CleanlabAPIError):
+    """The service kept failing (HTTP 5xx) after the bounded retries."""
+
+
+class CleanlabConnectionError(CleanlabAPIError, ConnectionError):
+    """The service could not be reached (DNS, refused connection, dropped connection)."""
+
+
+__all__ += [
+    "CleanlabAPIError",
+    "CleanlabAuthError",
+    "CleanlabRateLimitError",
+    "CleanlabBadRequestError",
+    "CleanlabTimeoutError",
+    "CleanlabServerError",
+    "CleanlabConnectionError",
+]

@@ -3,5 +3,6 @@
 from .base import BaseScorer, Scorer
 from .function import FunctionScorer
 from .logprob import LogprobScorer
+from .tlm import TLMScorer
 
-__all__ = ["Scorer", "BaseScorer", "FunctionScorer", "LogprobScorer"]
+__all__ = ["Scorer", "BaseScorer", "FunctionScorer", "LogprobScorer", "TLMScorer"]

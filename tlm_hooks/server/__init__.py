@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible chat-completions server that attaches ``tlm_metadata`` (extra ``[server]``).
+"""A TLM-compatible HTTP server: chat completions with ``tlm_metadata`` and TLM's REST API (extra ``[server]``).
 
 Usage::
 
@@ -8,9 +8,15 @@ Usage::
 
     with ServerThread(create_app(get_default_model(), scorer=LogprobScorer())) as server:
         client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused")
+
+From the shell: ``tlm-hooks serve`` (see ``tlm_hooks.server.serve``).
 """
 
-from .app import CHAT_PATHS, ChatModel, create_app
+from .app import CHAT_PATHS, create_app
+from .chat import ChatModel
+from .limits import Limits
 from .runner import ServerThread
+from .scoring import DefaultScorers
+from .upstream import UpstreamModel
 
-__all__ = ["CHAT_PATHS", "ChatModel", "ServerThread", "create_app"]
+__all__ = ["CHAT_PATHS", "ChatModel", "DefaultScorers", "Limits", "ServerThread", "UpstreamModel", "create_app"]

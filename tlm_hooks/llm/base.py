@@ -1,0 +1,44 @@
+"""How a scorer talks to a judge model: the `ChatBackend` protocol and its `Generation` result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ..types import TokenLogprob
+
+__all__ = ["ChatBackend", "Generation"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One answer from a judge model: its text, token logprobs (when asked and available),
+    why it stopped, and token counts (0 when the backend doesn't say)."""
+
+    text: str
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@runtime_checkable
+class ChatBackend(Protocol):
+    """A chat model a scorer can call. ``acomplete`` returns ``n`` generations (in one request
+    where the server honours ``n``, else in parallel requests with distinct seeds)."""
+
+    name: str
+
+    async def acomplete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
+        seed: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> list[Generation]: ...

@@ -1,0 +1,77 @@
+"""`LocalBackend`: the embedded local model as a judge."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .base import Generation
+from .convert import generations_from_completion, usage_of
+from .fanout import distinct_seeds
+from .usage import record_request
+
+if TYPE_CHECKING:
+    from ..local.model import LocalModel
+
+__all__ = ["LocalBackend"]
+
+_MAX_TOP_LOGPROBS = 20
+
+
+class LocalBackend:
+    """Judge calls answered by a `LocalModel` (default: the embedded SmolLM2, loaded on first use).
+
+    The model serves one request at a time, so ``n>1`` becomes sequential calls with distinct
+    seeds; each call runs on the model's own thread (the event loop never blocks).
+    """
+
+    def __init__(self, model: LocalModel | None = None) -> None:
+        self._model = model
+        self.name = f"local:{model.name}" if model is not None else "local:smollm2-135m-instruct"
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({self.name!r})"
+
+    async def model(self) -> LocalModel:
+        """The model, loading the embedded one (in a worker thread) if none was given."""
+        if self._model is None:
+            from ..local.model import get_default_model
+
+            self._model = await asyncio.to_thread(get_default_model)
+            self.name = f"local:{self._model.name}"
+        return self._model
+
+    def with_model(self, model: str) -> LocalBackend:
+        """The local model serves one model only: returns ``self``."""
+        return self
+
+    async def acomplete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        logprobs: bool = False,
+        top_logprobs: int = 0,
+        seed: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> list[Generation]:
+        """``n`` answers to ``messages``, one model call each."""
+        model = await self.model()
+        seeds: list[int | None] = [seed] if n <= 1 else list(distinct_seeds(n, seed))
+        out: list[Generation] = []
+        for one_seed in seeds:
+            completion = await model.achat(
+                list(messages),
+                max_tokens=max_tokens,
+                temperature=min(2.0, max(0.0, temperature)),
+                seed=one_seed,
+                logprobs=logprobs,
+                top_logprobs=min(top_logprobs, _MAX_TOP_LOGPROBS) if logprobs else 0,
+                stop=list(stop) if stop else None,
+            )
+            record_request(*usage_of(completion))
+            out.extend(generations_from_completion(completion)[:1])
+        return out

@@ -1,0 +1,98 @@
+"""How much two answers agree, without calling a model: numbers, words, code, labels."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from .numbers import extract_numbers, final_number, same_number
+
+__all__ = ["normalize", "lexical_overlap", "numeric_agreement", "code_similarity", "extract_label", "agreement"]
+
+_STOPWORDS = frozenset(
+    "a an the is are was were be been of to in on at for and or it its this that as by with "
+    "answer answers so which what i my we".split()
+)
+_SHORT = 40  # words: a response at most this long is compared by its final number when it has one
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation to spaces (keeping decimal points), single spaces."""
+    text = re.sub(r"(?<!\d)[.,](?!\d)|[^\w\s.,]", " ", text.lower())
+    return " ".join(text.split())
+
+
+def _words(text: str) -> list[str]:
+    words = normalize(text).split()
+    content = [w for w in words if w not in _STOPWORDS]
+    return content or words
+
+
+def lexical_overlap(a: str, b: str) -> float:
+    """Token F1 between the content words of ``a`` and ``b`` (1.0 for two empty answers)."""
+    wa, wb = _words(a), _words(b)
+    if not wa or not wb:
+        return 1.0 if not wa and not wb else 0.0
+    common = sum((Counter(wa) & Counter(wb)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(wa), common / len(wb)
+    return 2 * precision * recall / (precision + recall)
+
+
+def numeric_agreement(response: str, alternative: str) -> float | None:
+    """For a short response with a number: 1.0 if its final number occurs in the alternative
+    (compared as numbers, so ``4``, ``4.0`` and ``four`` agree), else 0.0; ``None`` if not applicable."""
+    if len(response.split()) > _SHORT:
+        return None
+    target = final_number(response)
+    others = extract_numbers(alternative)
+    if target is None or not others:
+        return None
+    return 1.0 if any(same_number(target, other) for other in others) else 0.0
+
+
+def code_similarity(a: str, b: str) -> float:
+    """Similarity of two code answers after dropping comments, fences and whitespace differences."""
+
+    def clean(code: str) -> str:
+        code = re.sub(r"```\w*", "", code)
+        code = re.sub(r"(#|//)[^\n]*", "", code)
+        return " ".join(code.split())
+
+    x, y = clean(a), clean(b)
+    if not x and not y:
+        return 1.0
+    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()
+
+
+def extract_label(text: str, labels: Sequence[str]) -> str | None:
+    """The label ``text`` gives: an exact match, else the label mentioned first (whole words)."""
+    plain = normalize(text)
+    by_norm = {normalize(label): label for label in labels}
+    if plain in by_norm:
+        return by_norm[plain]
+    best: tuple[int, int, str] | None = None
+    for norm, label in by_norm.items():
+        if not norm:
+            continue
+        match = re.search(rf"(?<!\w){re.escape(norm)}(?!\w)", plain)
+        if match and (best is None or (match.start(), -len(norm)) < best[:2]):
+            best = (match.start(), -len(norm), label)
+    return best[2] if best else None
+
+
+def agreement(a: str, b: str, method: str, labels: Sequence[str] | None = None) -> float:
+    """Agreement in [0, 1] by ``method``: ``auto`` (numbers, else words), ``lexical``, ``code``, ``label``."""
+    if method == "label" and labels:
+        la, lb = extract_label(a, labels), extract_label(b, labels)
+        return 1.0 if la is not None and la == lb else 0.0
+    if method == "code":
+        return code_similarity(a, b)
+    if method == "auto":
+        numeric = numeric_agreement(a, b)
+        if numeric is not None:
+            return numeric
+    return lexical_overlap(a, b)

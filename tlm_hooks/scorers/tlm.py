@@ -1,0 +1,318 @@
+"""`TLMScorer`: the open trust engine (token probability + self-reflection + observed consistency)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..llm.base import ChatBackend, Generation
+from ..llm.resolve import resolve_backend
+from ..llm.usage import Usage, metered
+from ..options import TLMOptions, deep_merge
+from ..types import ScoreRequest, TrustResult
+from .base import BaseScorer
+from .signals.consistency import SAMPLE_TEMPERATURE, Comparison, compare, judge_agreement, method_for
+from .signals.explanation import explain
+from .signals.presets import Plan, plan_for
+from .signals.reflection import REFLECTION_PROMPTS, Check, reflect
+from .signals.similarity import normalize
+from .signals.token_probability import token_probability
+from .signals.weights import combine
+
+__all__ = ["TLMScorer"]
+
+logger = logging.getLogger("tlm_hooks")
+
+NOTE_NO_LOGPROBS = "The response carried no token logprobs, so one self-reflection was used instead."
+_REPEAT_TEMPERATURE = 0.7  # reflections beyond the distinct prompts are re-asked with some randomness
+_JUDGE_CACHE = 16
+
+
+class TLMScorer(BaseScorer):
+    """Score responses with the three TLM signals on a judge model.
+
+    ``quality_preset`` sets how much work a score does (see ``signals.presets.PRESET_PLANS``),
+    ``task`` picks the signal weights, ``options`` are TLM options (``log``,
+    ``num_self_reflections``, ``similarity_measure``, ``model``, ...). The judge is, in order:
+    ``options.model``/``model_provider``, ``judge``, the hooked client that produced the response,
+    the embedded local model. Up to ``max_concurrency`` judge calls of one score (and items of
+    one batch) run at once. Failures come back as failed results, never as exceptions.
+    """
+
+    def __init__(
+        self,
+        quality_preset: str = "medium",
+        task: str = "default",
+        options: Mapping[str, Any] | None = None,
+        *,
+        judge: ChatBackend | None = None,
+        max_concurrency: int = 8,
+    ) -> None:
+        self.tlm_options = TLMOptions(quality_preset, task, dict(options or {}))  # type: ignore[arg-type]
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+        self.judge = judge
+        self.max_concurrency = max_concurrency
+        self._judges: OrderedDict[tuple[Any, ...], tuple[Any, ChatBackend]] = OrderedDict()
+
+    def __repr__(self) -> str:
+        o = self.tlm_options
+        return f"TLMScorer(quality_preset={o.quality_preset!r}, task={o.task!r}, judge={self.judge!r})"
+
+    @property
+    def wants_logprobs(self) -> bool:
+        """Token probability is free when the scored call returns logprobs: ask for them."""
+        return True
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    async def ascore(self, request: ScoreRequest) -> TrustResult:
+        """Score one response (a failed result, not an exception, when scoring fails)."""
+        try:
+            options = self.effective_options(request.options)
+            with metered() as usage:
+                result = await self._score(request, options, plan_for(options.quality_preset, options.options))
+            return _with_usage(result, usage)
+        except Exception as exc:
+            logger.warning("tlm-hooks: TLMScorer failed: %s", exc)
+            return TrustResult.failed(exc)
+
+    async def agenerate(
+        self, messages_or_prompt: str | Sequence[Mapping[str, Any]], *, options: Any = None
+    ) -> tuple[str, TrustResult]:
+        """Answer with the judge model and score the answer; with ``num_candidate_responses > 1``
+        (``high``/``best``) several candidates are scored and the most trustworthy is returned."""
+        opts = self.effective_options(options)
+        plan = plan_for(opts.quality_preset, opts.options)
+        messages = _as_messages(messages_or_prompt)
+        judge = self._judge_for(opts, None, None)
+        call = self._caller(judge, asyncio.Semaphore(self.max_concurrency))
+        max_tokens = opts.options.get("max_tokens", 256)
+        with metered() as usage:
+            greedy_call = call(messages, temperature=0.0, max_tokens=max_tokens, logprobs=True)
+            if plan.candidates <= 1:
+                greedy = (await greedy_call)[0]
+                result = await self._score(_request(messages, greedy, opts), opts, plan, judge)
+                return greedy.text, _with_usage(result, usage)
+            # the candidates' pool is sampled alongside the greedy answer, not after it
+            sample_call = call(
+                messages, n=max(plan.samples, plan.candidates - 1), temperature=SAMPLE_TEMPERATURE,
+                max_tokens=max_tokens, logprobs=True,
+            )  # fmt: skip
+            greedy_list, sampled = await asyncio.gather(greedy_call, sample_call)
+            greedy = greedy_list[0]
+            pool = [greedy, *sampled]
+            picks = _distinct(pool, plan.candidates)
+            scored = await asyncio.gather(
+                *(
+                    self._score(
+                        _request(messages, pool[i], opts),
+                        opts,
+                        plan,
+                        judge,
+                        alternatives=[g.text for j, g in enumerate(pool) if j != i],
+                    )  # fmt: skip
+                    for i in picks
+                )
+            )
+            best = max(range(len(picks)), key=lambda i: scored[i].trustworthiness_score or -1.0)
+            return pool[picks[best]].text, _with_usage(scored[best], usage)
+
+    def effective_options(self, override: Any = None) -> TLMOptions:
+        """This scorer's options with a request's options (preset, task, option keys) on top."""
+        if override is None:
+            return self.tlm_options
+        extra = TLMOptions.coerce(override)
+        base = self.tlm_options
+        return TLMOptions(
+            extra.quality_preset or base.quality_preset,
+            extra.task or base.task,
+            deep_merge(base.options, extra.options),
+        )
+
+    async def _score(
+        self,
+        request: ScoreRequest,
+        options: TLMOptions,
+        plan: Plan,
+        judge: ChatBackend | None = None,
+        *,
+        alternatives: Sequence[str] | None = None,
+    ) -> TrustResult:
+        response = _response_text(request)
+        question = _question(request)
+        scores: dict[str, float] = {}
+        notes: list[str] = []
+        tp = token_probability(request.response_logprobs)
+        if tp is not None:
+            scores["token_probability"] = tp
+        reflections = plan.reflections
+        samples = 0 if alternatives is not None else plan.samples
+        if tp is None and reflections == 0 and samples == 0 and alternatives is None:
+            reflections = 1
+            notes.append(NOTE_NO_LOGPROBS)
+        if reflections or samples:
+            judge = judge or self._judge_for(options, request.source_client, request.model)
+        call = self._caller(judge, asyncio.Semaphore(self.max_concurrency)) if judge is not None else None
+
+        jobs: list[Any] = []
+        for i in range(reflections):
+            prompt = REFLECTION_PROMPTS[i % len(REFLECTION_PROMPTS)]
+            jobs.append(reflect(_repeat(call, i), prompt, question, response))
+        if samples:
+            max_tokens = options.options.get("max_tokens") or _sample_tokens(request)
+            jobs.append(
+                call(_sample_messages(request), n=samples, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens)  # type: ignore[misc]
+            )
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        for error in errors:
+            if not isinstance(error, Exception):
+                raise error  # cancellation and the like
+        checks = [o for o in outcomes[:reflections] if isinstance(o, Check)]
+        if checks:
+            scores["self_reflection"] = sum(c.score for c in checks) / len(checks)
+        if samples and isinstance(outcomes[-1], list):
+            alternatives = [g.text for g in outcomes[-1]]
+        comparison = None
+        if alternatives:
+            comparison = await self._compare(call, options, question, response, alternatives)
+            scores["consistency"] = comparison.score or 0.0
+            if comparison.note:
+                notes.append(f"Consistency: {comparison.note}.")
+        if errors:
+            if not scores:
+                raise errors[0]
+            notes.append(f"{len(errors)} judge call(s) failed and were left out ({type(errors[0]).__name__}).")
+        score = combine(scores, options.task)
+        explanation = explain(scores, options.task, checks, comparison, notes) if options.wants_explanation else None
+        return TrustResult(score, explanation=explanation, components=dict(scores))
+
+    async def _compare(
+        self, call: Any, options: TLMOptions, question: str, response: str, alternatives: Sequence[str]
+    ) -> Comparison:
+        labels = options.options.get("constrain_outputs")
+        method, note = method_for(options.options.get("similarity_measure"), options.task, labels)
+        if method == "llm" and call is not None:
+            found = await asyncio.gather(
+                *(judge_agreement(call, question, response, alt) for alt in alternatives), return_exceptions=True
+            )
+            scores = [0.5 if isinstance(s, BaseException) else s for s in found]
+        else:
+            scores = compare(response, alternatives, "lexical" if method == "llm" else method, labels)
+        return Comparison(method, tuple(scores), tuple(alternatives), note)
+
+    # -- judge access ---------------------------------------------------------------------------
+
+    def _judge_for(self, options: TLMOptions, source_client: Any, model: str | None) -> ChatBackend:
+        provider = options.options.get("model_provider") or {}
+        key = (id(source_client), model, options.options.get("model"), tuple(sorted(provider.items())))
+        hit = self._judges.get(key)
+        if hit is not None and hit[0] is source_client:
+            self._judges.move_to_end(key)
+            return hit[1]
+        backend = resolve_backend(options, self.judge, source_client, model)
+        self._judges[key] = (source_client, backend)
+        while len(self._judges) > _JUDGE_CACHE:
+            self._judges.popitem(last=False)
+        return backend
+
+    @staticmethod
+    def _caller(judge: ChatBackend, limit: asyncio.Semaphore) -> Any:
+        async def call(messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> list[Generation]:
+            async with limit:
+                with metered() as own:
+                    generations = await judge.acomplete(messages, **kwargs)
+            outer = _outer_usage()
+            if outer is not None:
+                if own.calls:  # the backend counted its requests
+                    outer.add(own.prompt_tokens, own.completion_tokens, calls=own.calls)
+                else:  # a backend that doesn't: one request per acomplete
+                    outer.add(sum(g.prompt_tokens for g in generations), sum(g.completion_tokens for g in generations))
+                for _ in range(own.retries):
+                    outer.add_retry()
+            return generations
+
+        return call
+
+
+def _outer_usage() -> Usage | None:
+    from ..llm.usage import current_usage
+
+    return current_usage()
+
+
+def _repeat(call: Any, index: int) -> Any:
+    """``call``, re-asking with some randomness once every distinct prompt has been used."""
+    if index < len(REFLECTION_PROMPTS):
+        return call
+
+    async def again(messages: Any, **kwargs: Any) -> list[Generation]:
+        return await call(messages, **{**kwargs, "temperature": _REPEAT_TEMPERATURE, "seed": index})
+
+    return again
+
+
+def _with_usage(result: TrustResult, usage: Usage) -> TrustResult:
+    components = {**result.components, "llm_calls": float(usage.calls), "llm_tokens": float(usage.tokens)}
+    return replace(result, components=components)
+
+
+def _response_text(request: ScoreRequest) -> str:
+    if request.response or not request.tool_calls:
+        return request.response
+    return json.dumps([dict(call) for call in request.tool_calls], default=str)
+
+
+def _question(request: ScoreRequest) -> str:
+    text = request.prompt_text()
+    return f"Context:\n{request.context}\n\n{text}" if request.context else text
+
+
+def _sample_messages(request: ScoreRequest) -> list[dict[str, Any]]:
+    if request.messages is None:
+        return [{"role": "user", "content": _question(request)}]
+    out = []
+    for message in request.messages:
+        role = message.get("role", "user")
+        if role in ("system", "user", "assistant", "developer") and message.get("content") is not None:
+            out.append({"role": "system" if role == "developer" else role, "content": message.get("content")})
+    return out or [{"role": "user", "content": _question(request)}]
+
+
+def _sample_tokens(request: ScoreRequest) -> int:
+    """Room for an alternative answer: a bit more than the scored one, within [24, 512]."""
+    size = len(request.response_logprobs) if request.response_logprobs else len(request.response) // 3
+    return max(24, min(512, int(size * 1.5) + 16))
+
+
+def _as_messages(value: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return [dict(m) for m in value]
+
+
+def _request(messages: list[dict[str, Any]], generation: Generation, options: TLMOptions) -> ScoreRequest:
+    return ScoreRequest(
+        response=generation.text, messages=tuple(messages), response_logprobs=generation.logprobs, options=options
+    )
+
+
+def _distinct(pool: Sequence[Generation], count: int) -> list[int]:
+    """Indexes of up to ``count`` answers with different normalised text, the first one first."""
+    seen: set[str] = set()
+    picks = []
+    for i, generation in enumerate(pool):
+        key = normalize(generation.text)
+        if key in seen:
+            continue
+        seen.add(key)
+        picks.append(i)
+        if len(picks) == count:
+            break
+    return picks

@@ -1,0 +1,252 @@
+"""The OpenAPI 3.1 description of the server (``GET /openapi.json``), schemas written by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.routing import BaseRoute, Route
+
+__all__ = ["openapi_document", "OPERATIONS"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+_STR = {"type": "string"}
+_SCORE = _nullable({"type": "number", "minimum": 0, "maximum": 1})
+
+SCHEMAS: dict[str, Any] = {
+    "Message": {
+        "type": "object",
+        "required": ["role"],
+        "properties": {"role": _STR, "content": {"anyOf": [_STR, {"type": "array"}, {"type": "null"}]}},
+    },
+    "TLMOptions": {
+        "type": "object",
+        "description": "TLM options: model, max_tokens, num_candidate_responses, num_consistency_samples, "
+        "num_self_reflections, similarity_measure, reasoning_effort, log, custom_eval_criteria, "
+        "model_provider, constrain_outputs.",
+        "additionalProperties": False,
+        "properties": {
+            "model": _STR,
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "log": {"type": "array", "items": {"enum": ["explanation", "per_component_score"]}},
+            "model_provider": {
+                "type": "object",
+                "properties": {k: _STR for k in ("api_base", "api_key", "api_version", "provider")},
+            },
+        },
+    },
+    "QualityPreset": {"enum": ["best", "high", "medium", "low", "base"]},
+    "Task": {"enum": ["default", "classification", "code_generation"]},
+    "TLMMetadata": {
+        "type": "object",
+        "required": ["trustworthiness_score"],
+        "properties": {
+            "trustworthiness_score": _SCORE,
+            "log": {"type": "object", "properties": {"explanation": _STR, "per_component_score": {"type": "object"}}},
+            "error": {"type": "object", "properties": {"message": _STR, "type": _STR}},
+        },
+    },
+    "ChatRequest": {
+        "type": "object",
+        "required": ["messages"],
+        "description": "OpenAI chat-completions request; TLM keys at the top level (extra_body / model_extras).",
+        "properties": {
+            "model": _STR,
+            "messages": {"type": "array", "minItems": 1, "items": _ref("Message")},
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "max_completion_tokens": {"type": "integer", "minimum": 1},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "seed": {"type": "integer"},
+            "stop": {"anyOf": [_STR, {"type": "array", "items": _STR, "maxItems": 4}]},
+            "n": {"const": 1},
+            "logprobs": {"type": "boolean"},
+            "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
+            "stream": {"type": "boolean"},
+            "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+            "quality_preset": _ref("QualityPreset"),
+            "task": _ref("Task"),
+            "options": _ref("TLMOptions"),
+        },
+    },
+    "ChatCompletion": {
+        "type": "object",
+        "description": "OpenAI chat.completion plus tlm_metadata (with stream: true, SSE chunks; "
+        "tlm_metadata on the last one).",
+        "properties": {
+            "id": _STR,
+            "object": {"const": "chat.completion"},
+            "created": {"type": "integer"},
+            "model": _STR,
+            "choices": {"type": "array"},
+            "usage": {"type": "object"},
+            "tlm_metadata": _ref("TLMMetadata"),
+        },
+    },
+    "ChatScoreRequest": {
+        "allOf": [_ref("ChatRequest")],
+        "required": ["messages", "response"],
+        "properties": {"response": {"anyOf": [_ref("ChatCompletion"), _STR]}},
+    },
+    "ChatScoreResponse": {"type": "object", "properties": {"tlm_metadata": _ref("TLMMetadata")}},
+    "PromptRequest": {
+        "type": "object",
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {"anyOf": [_STR, {"type": "array", "items": _STR}]},
+            "task": _ref("Task"),
+            "quality": _ref("QualityPreset"),
+            "options": _ref("TLMOptions"),
+        },
+    },
+    "PromptResponse": {
+        "type": "object",
+        "description": "One object per prompt (a list when the request sent a list).",
+        "properties": {"response": _STR, "confidence_score": _SCORE, "log": {"type": "object"}},
+    },
+    "ConfidenceRequest": {
+        "type": "object",
+        "required": ["prompt", "response"],
+        "properties": {
+            "prompt": _STR,
+            "response": _STR,
+            "task": _ref("Task"),
+            "quality": _ref("QualityPreset"),
+            "options": _ref("TLMOptions"),
+        },
+    },
+    "ConfidenceResponse": {"type": "object", "properties": {"confidence_score": _SCORE, "log": {"type": "object"}}},
+    "RagRequest": {
+        "type": "object",
+        "required": ["context", "query", "prompt"],
+        "properties": {
+            "context": _STR,
+            "query": _STR,
+            "prompt": _STR,
+            "response": {"anyOf": [{"type": "object", "properties": {"response": _STR}}, _STR]},
+            "quality": _ref("QualityPreset"),
+            "options": _ref("TLMOptions"),
+            "evals": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+        },
+    },
+    "RagResponse": {
+        "type": "object",
+        "description": "trustworthiness only for now: RAG evals come with the RAG issue (see note).",
+        "properties": {
+            "response": _STR,
+            "trustworthiness": {"type": "object", "properties": {"score": _SCORE, "log": {"type": "object"}}},
+            "note": _STR,
+        },
+    },
+    "Error": {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {"message": _STR, "type": _STR, "param": _nullable(_STR), "code": _nullable(_STR)},
+            }
+        },
+    },
+    "Health": {"type": "object", "properties": {"status": {"const": "ok"}, "model": _nullable(_STR)}},
+    "ModelInfo": {
+        "type": "object",
+        "properties": {"model_name": _STR, "model_type": _STR, "model_provider_name": _STR},
+    },
+}
+
+_ERRORS = {
+    "400": "bad request: malformed JSON, a bad field or option (param names it), prompt over max_prompt_chars",
+    "401": "missing or invalid API key",
+    "413": "body over max_body_bytes",
+    "503": "busy: concurrency and queue are full (Retry-After says when to retry)",
+    "504": "the request ran past the timeout",
+}
+
+
+def _post(summary: str, request: str, response: str) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": _ref(response)}}}
+    }
+    for status, text in _ERRORS.items():
+        responses[status] = {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
+            "responses": responses,
+        }
+    }
+
+
+def _get(summary: str, response: str, *, public: bool = True) -> dict[str, Any]:
+    content = {"application/json": {"schema": _ref(response) if response else {"type": "object"}}}
+    operation: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "OK", "content": content}}}
+    if public:
+        operation["security"] = []
+    return {"get": operation}
+
+
+_CHAT = _post(
+    "Chat completion with tlm_metadata (OpenAI / Azure AI Inference compatible)", "ChatRequest", "ChatCompletion"
+)
+OPERATIONS: dict[str, dict[str, Any]] = {
+    "/v1/chat/completions": _CHAT,
+    "/api/chat/completions": _CHAT,
+    "/api/v1/openai_trustworthy_llm/chat/completions": _CHAT,
+    "/chat/completions": _CHAT,
+    "/api/chat/score": _post("Score a completion you already have", "ChatScoreRequest", "ChatScoreResponse"),
+    "/api/v0/trustworthy_llm/prompt": _post(
+        "Generate a response and its confidence score", "PromptRequest", "PromptResponse"
+    ),
+    "/api/v0/trustworthy_llm/get_confidence_score": _post(
+        "Confidence score of a given response", "ConfidenceRequest", "ConfidenceResponse"
+    ),
+    "/api/v1/rag_trustworthy_llm/score": _post(
+        "Score a RAG response (trustworthiness only for now)", "RagRequest", "RagResponse"
+    ),
+    "/api/v1/rag_trustworthy_llm/generate": _post(
+        "Generate and score a RAG response (trustworthiness only for now)", "RagRequest", "RagResponse"
+    ),
+    "/health": _get("Liveness and the served model's name", "Health"),
+    "/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
+    "/api/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
+    "/openapi.json": _get("This document", ""),
+}
+
+
+def openapi_document(routes: Iterable[BaseRoute], *, auth: bool) -> dict[str, Any]:
+    """The document for ``routes``; a route without a description here is a programming error."""
+    paths: dict[str, Any] = {}
+    for route in routes:
+        if not isinstance(route, Route):
+            continue
+        if route.path not in OPERATIONS:
+            raise KeyError(f"no OpenAPI description for {route.path}: add it to tlm_hooks/server/openapi.py")
+        paths[route.path] = OPERATIONS[route.path]
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tlm-hooks serve",
+            "version": "0.1.0",
+            "description": "A self-hostable TLM-compatible backend: chat completions with tlm_metadata, "
+            "and TLM's REST API. The chat endpoints also accept api-version (ignored) and the "
+            "extra-parameters header (pass-through, drop, error).",
+        },
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }
+    if auth:
+        document["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"},
+        }
+        document["security"] = [{"bearer": []}, {"apiKey": []}]
+    return document

@@ -1,0 +1,110 @@
+"""Which scorer handles a request, and running it without ever failing the request.
+
+A server is given a ``Scorer`` (used for every request) or a factory ``(TLMOptions) -> Scorer``
+called per request, so presets and options from the request body are honoured.
+``DefaultScorers`` scores with token logprobs (``LogprobScorer``) and, when the scoring
+engine (``tlm_hooks.scorers.tlm.TLMScorer``) is installed, hands it the requests that ask for a
+preset or options other than ``base``, or that carry no logprobs to score from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..errors import InvalidOptionError
+from ..options import TLMOptions
+from ..scorers.base import Scorer
+from ..scorers.logprob import LogprobScorer
+from ..types import ScoreRequest, TokenLogprob, TrustResult
+from .errors import Secrets
+
+__all__ = ["ScorerFactory", "ScorerSource", "DefaultScorers", "pick_scorer", "run_scorer", "token_logprobs"]
+
+logger = logging.getLogger("tlm_hooks")
+
+ScorerFactory = Callable[[TLMOptions], Scorer]
+ScorerSource = Scorer | ScorerFactory
+
+
+def _engine() -> Any:
+    """``TLMScorer`` when the scoring engine is installed, else ``None``."""
+    try:
+        from ..scorers.tlm import TLMScorer  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return TLMScorer
+
+
+class DefaultScorers:
+    """The default factory: ``LogprobScorer`` for ``base`` (or no options); otherwise the TLM engine.
+
+    The engine (``TLMScorer``, with ``judge`` as its model) also takes responses that carry no
+    token logprobs. Without the engine installed, everything goes to ``LogprobScorer``.
+    """
+
+    def __init__(self, judge: Any = None, *, allow_model_provider: bool = False) -> None:
+        self.judge = judge
+        self.allow_model_provider = allow_model_provider
+        self.logprob = LogprobScorer()
+
+    def __call__(self, options: TLMOptions, *, has_logprobs: bool = True) -> Scorer:
+        if "model_provider" in options.options and not self.allow_model_provider:
+            # a request naming an endpoint would make this server call any URL a client picks
+            raise InvalidOptionError(
+                "options.model_provider", "***", "nothing on this server (start it with --allow-model-provider)"
+            )
+        engine = _engine()
+        preset = options.quality_preset
+        wants_engine = preset not in (None, "base") or (preset is None and bool(options.options))
+        if engine is None or not (wants_engine or not has_logprobs):
+            return self.logprob
+        return engine(  # type: ignore[no-any-return]
+            quality_preset=preset or "medium",
+            task=options.task or "default",
+            options=dict(options.options),
+            judge=self.judge,
+        )
+
+
+def pick_scorer(source: ScorerSource | None, options: TLMOptions | None, has_logprobs: bool = True) -> Scorer | None:
+    """The scorer for one request (``None``: this server does not score)."""
+    if source is None or isinstance(source, Scorer):
+        return source
+    chosen = TLMOptions() if options is None else options
+    if isinstance(source, DefaultScorers):
+        return source(chosen, has_logprobs=has_logprobs)
+    return source(chosen)
+
+
+def token_logprobs(entries: Sequence[Mapping[str, Any]] | None) -> tuple[TokenLogprob, ...] | None:
+    """OpenAI ``logprobs.content`` entries as ``TokenLogprob``s (``None`` when there are none)."""
+    if not entries:
+        return None
+    return tuple(
+        TokenLogprob(
+            str(entry.get("token", "")),
+            float(entry["logprob"]),
+            tuple((str(alt.get("token", "")), float(alt["logprob"])) for alt in entry.get("top_logprobs") or ()),
+        )
+        for entry in entries
+    )
+
+
+async def run_scorer(source: ScorerSource | None, request: ScoreRequest, secrets: Secrets) -> dict[str, Any]:
+    """Score ``request``; a failure becomes a ``tlm_metadata`` carrying the (scrubbed) error."""
+    try:
+        scorer = pick_scorer(source, request.options, request.response_logprobs is not None)
+        if scorer is None:
+            raise RuntimeError("this server has no scorer configured")
+        result = await scorer.ascore(request)
+    except Exception as exc:
+        message = secrets.scrub(str(exc) or type(exc).__name__)
+        logger.warning("tlm-hooks server: scoring failed: %s: %s", type(exc).__name__, message)
+        result = TrustResult(None, error=message, error_type=type(exc).__name__)
+    data = result.to_dict()
+    error = data.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        error["message"] = secrets.scrub(error["message"])
+    return data
