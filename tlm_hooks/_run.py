@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
+import os
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -12,20 +14,58 @@ T = TypeVar("T")
 
 __all__ = ["run_sync"]
 
+# One long-lived loop in a daemon thread serves every sync-over-async call, so per-loop
+# resources (HTTP connection pools of async clients) are made once and reused, and never
+# outlive a closed loop.
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+_pid = 0
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _thread, _pid
+    with _lock:
+        if _loop is None or _pid != os.getpid() or _thread is None or not _thread.is_alive():
+            _loop = asyncio.new_event_loop()
+            _thread = threading.Thread(target=_loop.run_forever, name="tlm-hooks-loop", daemon=True)
+            _thread.start()
+            _pid = os.getpid()
+        return _loop
+
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` and return its result.
+    """Run ``coro`` and return its result (or raise its exception).
 
-    Without a running loop in this thread it uses ``asyncio.run``. Inside one (Jupyter,
-    FastAPI handlers) it runs the coroutine on a fresh loop in a helper thread, because
-    ``run_until_complete`` on the running loop would fail. Context variables carry over.
+    It runs on tlm-hooks' own event loop in a helper thread, so this works with or without a
+    running loop in the calling thread (Jupyter, FastAPI handlers) and never blocks or reuses
+    the caller's loop. Context variables carry over. Called from that helper loop itself (a
+    sync API used inside a coroutine it runs), the coroutine gets a fresh loop in a new thread.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-
     ctx = contextvars.copy_context()
+    if threading.current_thread() is _thread:
+        return _run_in_new_thread(coro, ctx)
+    loop = _background_loop()
+    done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def start() -> None:
+        task = ctx.run(loop.create_task, coro)
+
+        def settle(finished: asyncio.Task[T]) -> None:
+            if finished.cancelled():
+                done.cancel()
+            elif finished.exception() is not None:
+                done.set_exception(finished.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result(finished.result())
+
+        task.add_done_callback(settle)
+
+    loop.call_soon_threadsafe(start)
+    return done.result()
+
+
+def _run_in_new_thread(coro: Coroutine[Any, Any, T], ctx: contextvars.Context) -> T:
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -39,4 +79,4 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     thread.join()
     if "error" in box:
         raise box["error"]
-    return box["value"]
+    return box["value"]  # type: ignore[no-any-return]

@@ -9,17 +9,19 @@ __all__ = ["SIGNALS", "SIGNAL_WEIGHTS", "combine", "weights_for"]
 SIGNALS: tuple[str, ...] = ("token_probability", "self_reflection", "consistency")
 
 # Weighted mean of the signals that ran (weights of missing signals are dropped and the rest
-# renormalised). These are reasoned starting guesses, not yet measured:
-# - consistency gets the most weight: agreement among sampled answers is the strongest
-#   black-box correctness signal in the uncertainty literature, and it still works when the
-#   judge is a small model;
-# - self-reflection is informative with capable judges but noisy with small ones;
-# - token probability is free but length-sensitive; it is sharper for one-word labels
-#   (classification) and weaker for code, where many token choices are equally right.
-# UPDATE HERE from the benchmark's per-signal AUROCs (benchmarks/README.md).
+# renormalised).
+# default / classification: measured (benchmarks/README.md, "Recommended weights"): a grid
+# search over the three component scores on half of the 311-question QA set, checked on the
+# other half, with the embedded SmolLM2-135M model answering AND judging. With that judge the
+# call-based signals are weak (AUROC ~0.5-0.6 alone) and token probability is strong, so it
+# gets 0.8; the call-based signals keep 0.1 each because fits without them did not hold
+# across the two halves. A capable judge makes reflection and consistency worth far more:
+# re-fit with `benchmarks/scoring.py --fit-weights` on your own judge before trusting these.
+# code_generation: not measured (no code items in the set); a reasoned guess that leans on
+# reflection, as many token choices are equally right in code.
 SIGNAL_WEIGHTS: Mapping[str, Mapping[str, float]] = {
-    "default": {"token_probability": 0.20, "self_reflection": 0.35, "consistency": 0.45},
-    "classification": {"token_probability": 0.35, "self_reflection": 0.25, "consistency": 0.40},
+    "default": {"token_probability": 0.80, "self_reflection": 0.10, "consistency": 0.10},
+    "classification": {"token_probability": 0.80, "self_reflection": 0.10, "consistency": 0.10},
     "code_generation": {"token_probability": 0.15, "self_reflection": 0.45, "consistency": 0.40},
 }
 
