@@ -185,7 +185,11 @@ class OpenAIAdapter:
         return data if isinstance(data, Mapping) else None
 
     def attach(self, response: Any, result: TrustResult) -> Any:
-        response.tlm_metadata = result.to_dict()
+        extra = getattr(response, "__pydantic_extra__", None)
+        if isinstance(extra, dict):  # extra="allow" models: the same as setattr, minus its dispatch
+            extra["tlm_metadata"] = result.to_dict()
+        else:
+            response.tlm_metadata = result.to_dict()
         return response
 
     # -- streams ----------------------------------------------------------------------------

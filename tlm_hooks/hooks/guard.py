@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 __all__ = ["unhooked", "is_unhooked"]
 
 _UNHOOKED: contextvars.ContextVar[bool] = contextvars.ContextVar("tlm_hooks_unhooked", default=False)
 
 
-@contextmanager
-def unhooked() -> Iterator[None]:
+class unhooked:  # noqa: N801 - used like a function: `with unhooked(): ...`
     """Within this block (and tasks it starts) hooked clients behave as if unpatched."""
-    token = _UNHOOKED.set(True)
-    try:
-        yield
-    finally:
-        _UNHOOKED.reset(token)
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _UNHOOKED.set(True)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _UNHOOKED.reset(self._token)
 
 
 def is_unhooked() -> bool:
