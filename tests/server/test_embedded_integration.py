@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tlm_hooks.llm.local import LocalBackend
 from tlm_hooks.server import DefaultScorers, Limits, ServerThread, create_app
-from tlm_hooks.server.judge import ModelJudge
 
 pytestmark = pytest.mark.embedded_model
 
@@ -24,7 +24,7 @@ def server() -> Iterator[ServerThread]:
     from tlm_hooks.local import LocalModel
 
     model = LocalModel()
-    app = create_app(model, scorer=DefaultScorers(judge=ModelJudge(model)), api_keys=[KEY], limits=Limits(timeout=300))
+    app = create_app(model, scorer=DefaultScorers(judge=LocalBackend(model)), api_keys=[KEY], limits=Limits(timeout=300))
     with ServerThread(app) as running:
         yield running
     model.close()

@@ -20,7 +20,8 @@ _MAX_TOP_LOGPROBS = 20
 
 
 class LocalBackend:
-    """Judge calls answered by a `LocalModel` (default: the embedded SmolLM2, loaded on first use).
+    """Judge calls answered by a `LocalModel` (default: the embedded SmolLM2, loaded on first use),
+    or by any model with the same ``achat`` (e.g. the server's upstream model).
 
     The model serves one request at a time, so ``n>1`` becomes sequential calls with distinct
     seeds; each call runs on the model's own thread (the event loop never blocks).
@@ -63,15 +64,15 @@ class LocalBackend:
         seeds: list[int | None] = [seed] if n <= 1 else list(distinct_seeds(n, seed))
         out: list[Generation] = []
         for one_seed in seeds:
-            completion = await model.achat(
-                list(messages),
-                max_tokens=max_tokens,
-                temperature=min(2.0, max(0.0, temperature)),
-                seed=one_seed,
-                logprobs=logprobs,
-                top_logprobs=min(top_logprobs, _MAX_TOP_LOGPROBS) if logprobs else 0,
-                stop=list(stop) if stop else None,
-            )
+            # only what is set, so any OpenAI-style model (also an upstream server) takes it
+            kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": min(2.0, max(0.0, temperature))}
+            if one_seed is not None:
+                kwargs["seed"] = one_seed
+            if logprobs:
+                kwargs.update(logprobs=True, top_logprobs=min(top_logprobs, _MAX_TOP_LOGPROBS))
+            if stop:
+                kwargs["stop"] = list(stop)
+            completion = await model.achat(list(messages), **kwargs)
             record_request(*usage_of(completion))
             out.extend(generations_from_completion(completion)[:1])
         return out

@@ -121,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from ..errors import MissingDependencyError
+    from ..llm.local import LocalBackend
     from .app import create_app
-    from .judge import ModelJudge
     from .limits import Limits
     from .scoring import DefaultScorers
 
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_queue=args.max_queue,
         timeout=args.timeout,
     )
-    scorer = None if args.no_score else DefaultScorers(judge=ModelJudge(model), allow_model_provider=args.allow_model_provider)
+    scorer = None if args.no_score else DefaultScorers(judge=LocalBackend(model), allow_model_provider=args.allow_model_provider)
     app = create_app(model, scorer=scorer, api_keys=keys, limits=limits, hidden=[upstream_key] if upstream_key else [])
     if keys is None:
         logger.warning("tlm-hooks serve: no API key given (--api-key / TLM_HOOKS_API_KEYS): auth is OFF")
