@@ -82,7 +82,7 @@ class OpenAIAdapter:
             new["tools"] = list(tools)
         if route_body:
             caller = new.get("extra_body")
-            new["extra_body"] = deep_merge(route_body, caller) if isinstance(caller, Mapping) else dict(route_body)
+            new["extra_body"] = deep_merge(route_body, caller if isinstance(caller, Mapping) else {})  # a fresh copy
         if add_logprobs and not is_given(new.get("logprobs")):
             new["logprobs"] = True
             added.add("logprobs")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ..options import TLMOptions
 from ..policy import TrustPolicy
@@ -23,6 +24,11 @@ class HookConfig:
     policy: TrustPolicy = field(default_factory=lambda: TrustPolicy())
     scorer: Scorer | None = None
     options: TLMOptions = field(default_factory=TLMOptions)
+    # the body merged into each routed request, built once (adapters copy it per call)
+    route_body: Mapping[str, Any] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "route_body", self.options.to_body() if self.mode == "route" else None)
 
     @property
     def wants_logprobs(self) -> bool:

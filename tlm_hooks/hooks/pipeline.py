@@ -54,8 +54,7 @@ class HookedCall:
         self.is_async = is_async
         model = kwargs.get("model")
         add_logprobs = config.wants_logprobs and not (isinstance(model, str) and model in _NO_LOGPROBS)
-        route_body = config.options.to_body() if config.mode == "route" else None
-        self.kwargs, self.added = adapter.prepare_kwargs(kwargs, route_body=route_body, add_logprobs=add_logprobs)
+        self.kwargs, self.added = adapter.prepare_kwargs(kwargs, route_body=config.route_body, add_logprobs=add_logprobs)
 
     # -- the original call -------------------------------------------------------------------
 
