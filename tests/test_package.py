@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ HEAVY = ("openai", "httpx", "httpx2", "litellm", "azure", "llama_index", "llama_
 def test_import_pulls_in_no_sdk() -> None:
     code = "import sys, tlm_hooks; print(sorted({m.split('.')[0] for m in sys.modules}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    loaded = set(eval(out))  # a list literal printed by the child
+    loaded = set(ast.literal_eval(out))  # a list literal printed by the child
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
