@@ -18,7 +18,7 @@ $(VENV)/.ready-demo: pyproject.toml
 	touch $@
 
 $(VENV)/.ready-test: $(VENV)/.ready-demo
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[openai,server,local,dev]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[openai,server,local,dev,mlflow,phoenix,otel]"
 	touch $@
 
 $(VENV2)/.ready-test: pyproject.toml
