@@ -214,19 +214,24 @@ PROVIDER_KEY = "sk-provider-TOPSECRET-123"
 SERVER_KEY = "sk-server-KEY-456"
 
 
-def test_keys_never_appear_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+def test_keys_never_appear_in_errors_or_logs(caplog: pytest.LogCaptureFixture, fake: Any) -> None:
     caplog.set_level(logging.DEBUG)
 
     def leaky(request: ScoreRequest) -> float:
         raise RuntimeError(f"judge refused key {request.options.options['model_provider']['api_key']}")
 
-    client = _client(scorer=FunctionScorer(leaky), api_keys=[SERVER_KEY])
+    client = _client(scorer=FunctionScorer(leaky), api_keys=[SERVER_KEY], allow_model_provider=True)
     auth = {"authorization": f"Bearer {SERVER_KEY}"}
-    options = {"model": "m", "model_provider": {"api_base": "http://x", "api_key": PROVIDER_KEY}}
+    options = {"model": "m", "model_provider": {"api_base": fake.url, "api_key": PROVIDER_KEY}}
     texts = []
     reply = client.post(CHAT, json={"messages": QUESTION, "options": options}, headers=auth)
     assert reply.status_code == 200 and "***" in reply.json()["tlm_metadata"]["error"]["message"]
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {PROVIDER_KEY}"  # generated at the provider
     texts.append(reply.text)
+    refused = _client(scorer=FunctionScorer(leaky), api_keys=[SERVER_KEY])  # model_provider not allowed
+    denied = refused.post(CHAT, json={"messages": QUESTION, "options": options}, headers=auth)
+    assert denied.status_code == 400 and denied.json()["error"]["param"] == "options.model_provider"
+    texts.append(denied.text)
     for path, body in REST_BODIES.items():
         texts.append(client.post(path, json={**body, "options": options}, headers=auth).text)
     # a misspelt key name, a bad type: the validation error must not echo the value
@@ -235,10 +240,8 @@ def test_keys_never_appear_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -
         assert bad.status_code == 400
         texts.append(bad.text)
     # the model fails with the key in its message: 500, scrubbed
-    failing = _client(
-        FakeModel(fail=RuntimeError(f"upstream said no to {PROVIDER_KEY} / {SERVER_KEY}")), api_keys=[SERVER_KEY]
-    )
-    broken = failing.post(CHAT, json={"messages": QUESTION, "options": options}, headers=auth)
+    failing = _client(FakeModel(fail=RuntimeError(f"upstream said no to {SERVER_KEY}")), api_keys=[SERVER_KEY])
+    broken = failing.post(CHAT, json={"messages": QUESTION}, headers=auth)
     assert broken.status_code == 500
     texts.append(broken.text)
     wrong = client.post(CHAT, json={"messages": QUESTION}, headers={"authorization": "Bearer sk-guess-789"})

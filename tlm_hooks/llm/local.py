@@ -27,9 +27,12 @@ class LocalBackend:
     seeds; each call runs on the model's own thread (the event loop never blocks).
     """
 
-    def __init__(self, model: LocalModel | None = None) -> None:
+    def __init__(self, model: LocalModel | None = None, *, model_name: str | None = None) -> None:
         self._model = model
-        self.name = f"local:{model.name}" if model is not None else "local:smollm2-135m-instruct"
+        # the name to ask for, for a model that serves several (the server's upstream model)
+        self.model_name = model_name if getattr(model, "accepts_model_name", False) else None
+        label = self.model_name or (model.name if model is not None else "smollm2-135m-instruct")
+        self.name = f"local:{label}"
 
     def __repr__(self) -> str:
         return f"LocalBackend({self.name!r})"
@@ -44,8 +47,10 @@ class LocalBackend:
         return self._model
 
     def with_model(self, model: str) -> LocalBackend:
-        """The local model serves one model only: returns ``self``."""
-        return self
+        """This backend asking for ``model``; a local model serves one model only: ``self``."""
+        if not getattr(self._model, "accepts_model_name", False) or model == self.model_name:
+            return self
+        return LocalBackend(self._model, model_name=model)
 
     async def acomplete(
         self,
@@ -72,6 +77,8 @@ class LocalBackend:
                 kwargs.update(logprobs=True, top_logprobs=min(top_logprobs, _MAX_TOP_LOGPROBS))
             if stop:
                 kwargs["stop"] = list(stop)
+            if self.model_name is not None:
+                kwargs["model"] = self.model_name
             completion = await model.achat(list(messages), **kwargs)
             record_request(*usage_of(completion))
             out.extend(generations_from_completion(completion)[:1])

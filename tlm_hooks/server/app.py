@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import MissingDependencyError
+from ..llm.local import LocalBackend
 
 try:
     from starlette.applications import Starlette
@@ -32,8 +33,9 @@ from .auth import KeyChecker
 from .chat import ChatContext, ChatModel, ChatRequest, complete, messages_text, parse_chat_request, stream
 from .errors import ApiError, Secrets, secrets_in
 from .limits import Gate, Limits, check_text_length, read_json
+from .models import ModelChoice, ModelPolicy
 from .openapi import openapi_document
-from .scoring import ScorerSource
+from .scoring import DefaultScorers, ScorerSource
 
 __all__ = ["CHAT_PATHS", "ChatModel", "Limits", "create_app"]
 
@@ -77,6 +79,22 @@ def _rest_endpoint(
     return _Endpoint(lambda body, request: parse(body, limits.max_prompt_chars), run_call)
 
 
+def _releaser(release: Callable[[], None], choice: ModelChoice) -> Callable[[], None]:
+    """``release`` the gate slot, then close a model made for this request only."""
+    if not choice.owned:
+        return release
+
+    def done() -> None:
+        try:
+            release()
+        finally:
+            close = getattr(choice.model, "close", None)
+            if close is not None:
+                close()
+
+    return done
+
+
 def create_app(
     model: ChatModel,
     *,
@@ -85,11 +103,16 @@ def create_app(
     limits: Limits | None = None,
     max_body_bytes: int | None = None,
     hidden: Sequence[str] = (),
+    allowed_models: Sequence[str] = (),
+    allow_model_provider: bool | None = None,
 ) -> Starlette:
     """The app: ``model`` generates, ``scorer`` (a ``Scorer`` or ``(TLMOptions) -> Scorer``) scores.
 
     ``scorer=None`` serves plain completions without ``tlm_metadata``. ``api_keys=None`` turns
     auth off. ``hidden`` lists more secrets (e.g. an upstream key) to scrub from every reply.
+    ``allowed_models`` are patterns of litellm models a request may pick with ``options.model``;
+    ``allow_model_provider`` (default: the ``DefaultScorers`` setting) lets requests name an
+    endpoint in ``options.model_provider`` (see :mod:`tlm_hooks.server.models`).
     """
     if not isinstance(model, ChatModel):
         raise TypeError(f"model must have chat, chat_stream and achat methods, got {type(model).__name__}")
@@ -99,6 +122,17 @@ def create_app(
         limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
     gate = Gate(limits.max_concurrency, limits.max_queue, max_wait=limits.timeout)
     secrets = Secrets([*keys.keys, *hidden])
+    if allow_model_provider is None:
+        allow_model_provider = bool(getattr(scorer, "allow_model_provider", False))
+    models = ModelPolicy(tuple(allowed_models), allow_model_provider)
+
+    def context(call: Any, request_secrets: Secrets, arrived: float) -> tuple[ChatContext, ModelChoice]:
+        choice = models.choose(model, getattr(call, "options", None), getattr(call, "model", None))
+        scorers = scorer
+        if isinstance(scorer, DefaultScorers):  # judge with the model that answers this request
+            scorers = scorer.with_judge(LocalBackend(choice.model, model_name=choice.name))
+        deadline = arrived + limits.timeout
+        return ChatContext(choice.model, scorers, request_secrets, deadline, limits.timeout, choice.name), choice
 
     def guarded(endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
@@ -109,8 +143,9 @@ def create_app(
                 body = await read_json(request, limits.max_body_bytes)
                 request_secrets = secrets.with_values(secrets_in(body))
                 call = endpoint.parse(body, request)
+                ctx, choice = context(call, request_secrets, arrived)
                 slot = await gate.acquire()
-                ctx = ChatContext(model, scorer, request_secrets, arrived + limits.timeout, limits.timeout)
+                done = _releaser(slot.release, choice)
                 response: Response | None = None
                 try:
                     response = await asyncio.wait_for(endpoint.run(ctx, call, slot.release), ctx.remaining())
@@ -118,9 +153,9 @@ def create_app(
                     raise ctx.timed_out() from None
                 finally:
                     if isinstance(response, StreamingResponse):  # the stream releases at its end
-                        response.background = BackgroundTask(slot.release)
+                        response.background = BackgroundTask(done)
                     else:
-                        slot.release()
+                        done()
                 return response
             except ApiError as exc:
                 if exc.status >= 500:

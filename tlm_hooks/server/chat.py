@@ -66,6 +66,7 @@ class ChatContext:
     secrets: Secrets
     deadline: float  # time.monotonic() by which the whole reply must be done
     timeout: float
+    model_name: str | None = None  # the model name to ask ``model`` for (models that serve several)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (at least a sliver, so waits raise rather than skip)."""
@@ -219,8 +220,8 @@ def generation_kwargs(ctx: ChatContext, chat: ChatRequest) -> dict[str, Any]:
     kwargs = dict(chat.generation)
     if ctx.scorers is not None:  # the scorer always gets the response's own logprobs
         kwargs["logprobs"] = True
-    if chat.model is not None and getattr(ctx.model, "accepts_model_name", False):
-        kwargs["model"] = chat.model
+    if ctx.model_name is not None:
+        kwargs["model"] = ctx.model_name
     return kwargs
 
 

@@ -86,8 +86,8 @@ async def _generate(ctx: ChatContext, prompt: str, options: TLMOptions | None) -
     settings = options.options if options is not None else {}
     if "max_tokens" in settings:
         kwargs["max_tokens"] = settings["max_tokens"]
-    if "model" in settings and getattr(ctx.model, "accepts_model_name", False):
-        kwargs["model"] = settings["model"]
+    if ctx.model_name is not None:
+        kwargs["model"] = ctx.model_name
     try:
         reply = await ctx.model.achat([{"role": "user", "content": prompt}], **kwargs)
     except Exception as exc:

@@ -49,6 +49,12 @@ class DefaultScorers:
         self.allow_model_provider = allow_model_provider
         self.logprob = LogprobScorer()
 
+    def with_judge(self, judge: Any) -> DefaultScorers:
+        """The same factory judging with ``judge`` (the model chosen for one request)."""
+        copy = DefaultScorers(judge, allow_model_provider=self.allow_model_provider)
+        copy.logprob = self.logprob
+        return copy
+
     def __call__(self, options: TLMOptions, *, has_logprobs: bool = True) -> Scorer:
         if "model_provider" in options.options and not self.allow_model_provider:
             # a request naming an endpoint would make this server call any URL a client picks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
@@ -88,7 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-model-provider",
         action="store_true",
-        help="let requests name a judge endpoint in options.model_provider (off: the server calls only its own model)",
+        help="let requests name an endpoint in options.model_provider that generates and judges for them "
+        "(off: the server calls only its own model)",
+    )
+    parser.add_argument(
+        "--allow-model",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a litellm model (glob pattern, repeatable, e.g. 'openai/gpt-4o*') that requests may pick with "
+        "options.model; it generates and judges with this server's provider keys",
     )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -140,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MissingDependencyError, FileNotFoundError, ValueError) as exc:
         print(f"tlm-hooks serve: cannot load --model {args.model!r}: {exc}", file=sys.stderr)
         return 2
+    if args.allow_model and importlib.util.find_spec("litellm") is None:
+        print("tlm-hooks serve: --allow-model needs litellm: pip install 'tlm-hooks[litellm]'", file=sys.stderr)
+        return 2
     limits = Limits(
         max_body_bytes=args.max_body_bytes,
         max_prompt_chars=args.max_prompt_chars,
@@ -147,8 +160,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_queue=args.max_queue,
         timeout=args.timeout,
     )
-    scorer = None if args.no_score else DefaultScorers(judge=LocalBackend(model), allow_model_provider=args.allow_model_provider)
-    app = create_app(model, scorer=scorer, api_keys=keys, limits=limits, hidden=[upstream_key] if upstream_key else [])
+    scorer = (
+        None
+        if args.no_score
+        else DefaultScorers(judge=LocalBackend(model), allow_model_provider=args.allow_model_provider)
+    )
+    app = create_app(
+        model,
+        scorer=scorer,
+        api_keys=keys,
+        limits=limits,
+        hidden=[upstream_key] if upstream_key else [],
+        allowed_models=args.allow_model,
+        allow_model_provider=args.allow_model_provider,
+    )
     if keys is None:
         logger.warning("tlm-hooks serve: no API key given (--api-key / TLM_HOOKS_API_KEYS): auth is OFF")
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -1,0 +1,132 @@
+"""Per-request model choice: ``options.model`` / ``options.model_provider`` pick the model that
+generates AND judges; what a request may pick is the operator's decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from fake_openai import FakeOpenAI
+from server_fakes import FakeModel
+from starlette.testclient import TestClient
+
+from tlm_hooks.llm.base import Generation
+from tlm_hooks.options import TLMOptions
+from tlm_hooks.server import DefaultScorers, UpstreamModel, create_app
+from tlm_hooks.server.errors import ApiError
+from tlm_hooks.server.models import BackendChatModel, ModelPolicy
+from tlm_hooks.types import TokenLogprob
+
+QUESTION = [{"role": "user", "content": "What is 2+2?"}]
+CHAT = "/v1/chat/completions"
+
+
+def _upstream_app(fake: FakeOpenAI, **kwargs: Any) -> TestClient:
+    model = UpstreamModel(fake.url, **kwargs)
+    return TestClient(create_app(model, scorer=DefaultScorers(), allowed_models=()), raise_server_exceptions=False)
+
+
+def test_upstream_judge_asks_for_the_requests_model(fake: FakeOpenAI) -> None:
+    # no --upstream-model: the engine's judge calls must name the request's model too
+    client = _upstream_app(fake)
+    reply = client.post(CHAT, json={"model": "gpt-x", "messages": QUESTION, "quality_preset": "low"})
+    assert reply.status_code == 200, reply.text
+    metadata = reply.json()["tlm_metadata"]
+    assert "error" not in metadata and 0.0 <= metadata["trustworthiness_score"] <= 1.0
+    assert len(fake.requests) > 1  # generation plus judge calls
+    assert {seen.body["model"] for seen in fake.requests} == {"gpt-x"}
+
+
+def test_options_model_generates_and_judges_upstream(fake: FakeOpenAI) -> None:
+    client = _upstream_app(fake)
+    body = {"model": "gpt-x", "messages": QUESTION, "quality_preset": "low", "options": {"model": "bigger-model"}}
+    reply = client.post(CHAT, json=body)
+    assert reply.status_code == 200, reply.text
+    assert len(fake.requests) > 1
+    assert {seen.body["model"] for seen in fake.requests} == {"bigger-model"}
+
+
+def test_fixed_upstream_model_refuses_another_options_model(fake: FakeOpenAI) -> None:
+    client = _upstream_app(fake, model="served")
+    refused = client.post(CHAT, json={"messages": QUESTION, "options": {"model": "other"}})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["param"] == "options.model" and "'served'" in error["message"] and "'other'" in error["message"]
+    assert fake.requests == []  # refused before any model call
+    ok = client.post(CHAT, json={"messages": QUESTION, "options": {"model": "served"}})
+    assert ok.status_code == 200 and fake.requests[-1].body["model"] == "served"
+
+
+def test_local_model_serves_only_itself() -> None:
+    model = FakeModel()
+    client = TestClient(create_app(model, scorer=DefaultScorers()), raise_server_exceptions=False)
+    refused = client.post(CHAT, json={"messages": QUESTION, "options": {"model": "gpt-4o"}})
+    assert refused.status_code == 400
+    message = refused.json()["error"]["message"]
+    assert "'gpt-4o'" in message and "'fake-model'" in message and "--allow-model" in message
+    assert model.calls == []
+    for name in ("fake-model", "local"):
+        reply = client.post(CHAT, json={"messages": QUESTION, "quality_preset": "base", "options": {"model": name}})
+        assert reply.status_code == 200, reply.text
+        assert "model" not in model.calls[-1]  # a local model is not asked for a name
+
+
+def test_allowed_patterns_go_to_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
+    class StubLiteLLM:
+        def __init__(self, model: str) -> None:
+            self.name = model
+
+    monkeypatch.setattr("tlm_hooks.llm.litellm_backend.LiteLLMBackend", StubLiteLLM)
+    policy = ModelPolicy(allowed=("openai/gpt-4o*",))
+    choice = policy.choose(FakeModel(), TLMOptions(options={"model": "openai/gpt-4o-mini"}), None)
+    assert isinstance(choice.model, BackendChatModel) and isinstance(choice.model.backend, StubLiteLLM)
+    assert choice.model.name == "openai/gpt-4o-mini"
+    assert choice.model is policy.choose(FakeModel(), TLMOptions(options={"model": "openai/gpt-4o-mini"}), None).model
+    with pytest.raises(ApiError) as info:
+        policy.choose(FakeModel(), TLMOptions(options={"model": "anthropic/claude"}), None)
+    assert "'openai/gpt-4o*'" in info.value.message
+
+
+def test_model_provider_generates_at_the_provider_when_allowed(fake: FakeOpenAI) -> None:
+    model = FakeModel()
+    app = create_app(model, scorer=DefaultScorers(allow_model_provider=True))
+    client = TestClient(app, raise_server_exceptions=False)
+    options = {"model": "provider-model", "model_provider": {"api_base": fake.url, "api_key": "sk-p"}}
+    reply = client.post(CHAT, json={"messages": QUESTION, "quality_preset": "low", "options": options})
+    assert reply.status_code == 200, reply.text
+    assert model.calls == []  # the server's own model did nothing
+    assert len(fake.requests) > 1 and {seen.body["model"] for seen in fake.requests} == {"provider-model"}
+    assert reply.json()["choices"][0]["message"]["content"] == "The answer is 4."
+    streamed = client.post(CHAT, json={"messages": QUESTION, "stream": True, "options": options})
+    assert streamed.status_code == 200 and '"model": "provider-model"' in streamed.text
+    assert fake.requests[-1].body["model"] == "provider-model" and "tlm_metadata" in streamed.text
+
+
+class ScriptedBackend:
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def acomplete(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> list[Generation]:
+        self.calls.append(kwargs)
+        logprobs = (TokenLogprob("Four", -0.2, (("Four", -0.2), ("Five", -2.0))), TokenLogprob(".", -0.01))
+        return [Generation("Four.", logprobs, "stop", prompt_tokens=7, completion_tokens=2)]
+
+
+def test_backend_chat_model_speaks_openai_shapes_through_the_server() -> None:
+    backend = ScriptedBackend()
+    client = TestClient(create_app(BackendChatModel(backend), scorer=DefaultScorers()), raise_server_exceptions=False)
+    reply = client.post(CHAT, json={"messages": QUESTION, "logprobs": True, "max_tokens": 9, "stop": "\n"})
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert data["choices"][0]["message"]["content"] == "Four."
+    assert [e["token"] for e in data["choices"][0]["logprobs"]["content"]] == ["Four", "."]
+    assert data["usage"] == {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+    assert backend.calls[-1]["max_tokens"] == 9 and backend.calls[-1]["stop"] == ["\n"]
+    assert 0.0 < data["tlm_metadata"]["trustworthiness_score"] <= 1.0
+    streamed = client.post(CHAT, json={"messages": QUESTION, "stream": True, "stream_options": {"include_usage": True}})
+    events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]" and '"Four."' in events[0] and '"usage"' in events[-2]
+    assert "tlm_metadata" in events[-2]
