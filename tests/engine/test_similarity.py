@@ -65,3 +65,28 @@ def test_labels() -> None:
 def test_similarity_measure_mapping(measure, task, labels, method, noted) -> None:
     got, note = method_for(measure, task, labels)
     assert got == method and (note is not None) == noted
+
+
+@pytest.mark.parametrize(
+    ("text", "settles_on"),
+    [
+        ("7 + 5 = 12", 12.0),
+        ("The sum of 7 and 5 is 12.", 12.0),  # the question's operands are passed over
+        ("It is 12. Because 7 + 5 = 12.", 12.0),
+        ("Seven plus five makes twelve.", 12.0),
+        ("5", 5.0),  # only an operand is left: it counts
+        ("no number at all", None),
+    ],
+)
+def test_committed_number_skips_restated_calculations_and_operands(text: str, settles_on: float | None) -> None:
+    from tlm_hooks.scorers.signals.numbers import committed_number
+
+    assert committed_number(text, frozenset({7.0, 5.0})) == settles_on
+
+
+def test_a_wrong_answer_that_repeats_an_operand_does_not_agree_with_the_worked_result() -> None:
+    question = "What is 2 + 3?"
+    # the alternative mentions 3 (an operand) but settles on 5: no agreement with the answer "3"
+    assert agreement("The answer is 3.", "2 + 3 = 5", "auto", question=question) == 0.0
+    assert agreement("The answer is 5.", "Adding 2 and 3 gives 5.", "auto", question=question) == 1.0
+    assert agreement("The answer is 5.", "Adding 2 and 3 gives 6.", "auto", question=question) == 0.0

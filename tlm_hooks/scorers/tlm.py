@@ -204,7 +204,7 @@ class TLMScorer(BaseScorer):
             )
             scores = [0.5 if isinstance(s, BaseException) else s for s in found]
         else:
-            scores = compare(response, alternatives, "lexical" if method == "llm" else method, labels)
+            scores = compare(response, alternatives, "lexical" if method == "llm" else method, labels, question)
         return Comparison(method, tuple(scores), tuple(alternatives), note)
 
     # -- judge access ---------------------------------------------------------------------------

@@ -73,10 +73,10 @@ def method_for(
 
 
 def compare(
-    response: str, alternatives: Sequence[str], method: str, labels: Sequence[str] | None = None
+    response: str, alternatives: Sequence[str], method: str, labels: Sequence[str] | None = None, question: str = ""
 ) -> list[float]:
-    """Model-free agreement of ``response`` with each alternative."""
-    return [agreement(response, alt, method, labels) for alt in alternatives]
+    """Model-free agreement of ``response`` with each alternative (to ``question``)."""
+    return [agreement(response, alt, method, labels, question) for alt in alternatives]
 
 
 Call = Callable[..., Awaitable[list[Generation]]]

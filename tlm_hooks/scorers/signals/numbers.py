@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["extract_numbers", "final_number", "same_number"]
+__all__ = ["extract_numbers", "final_number", "committed_number", "same_number"]
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -54,14 +54,40 @@ def _num_value(text: str) -> float | None:
     return value / 100 if percent else value
 
 
-def extract_numbers(text: str) -> list[float]:
-    """Every number in ``text`` in order: ``"4"``, ``"4.0"``, ``"1,000"``, ``"3/4"``, ``"four"``."""
+def _located(text: str) -> list[tuple[int, float]]:
     out = []
     for match in _PATTERN.finditer(text):
         value = _num_value(match["num"]) if match["num"] else _words_value(match["words"])
         if value is not None and math.isfinite(value):
-            out.append(value)
+            out.append((match.start(), value))
     return out
+
+
+def extract_numbers(text: str) -> list[float]:
+    """Every number in ``text`` in order: ``"4"``, ``"4.0"``, ``"1,000"``, ``"3/4"``, ``"four"``."""
+    return [value for _, value in _located(text)]
+
+
+# "a + b", "7 times 8", "12 divided by 4": a restated calculation, not a result
+_OPERATION = re.compile(
+    r"\d[\d,.]*\s*(?:[-+*/×÷x]|plus|minus|times|multiplied by|divided by)\s*\d[\d,.]*",
+    re.IGNORECASE,
+)
+
+
+def committed_number(text: str, operands: frozenset[float] = frozenset()) -> float | None:
+    """The number an answer settles on, or ``None``: what follows its last ``=`` if anything
+    does, else the first number that is neither inside a restated calculation nor one of the
+    question's ``operands`` (those count only when nothing else is left)."""
+    located = _located(_OPERATION.sub(lambda m: " " * len(m.group(0)), text))
+    if not located:
+        located = _located(text)
+        return located[-1][1] if located else None
+    equals = text.rfind("=")
+    after = [(pos, value) for pos, value in located if pos > equals] if equals >= 0 else []
+    pool = after or located
+    fresh = [value for _, value in pool if not any(same_number(value, op) for op in operands)]
+    return (fresh or [value for _, value in pool])[0]
 
 
 def final_number(text: str) -> float | None:

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from .numbers import extract_numbers, final_number, same_number
+from .numbers import committed_number, extract_numbers, same_number
 
 __all__ = ["normalize", "lexical_overlap", "numeric_agreement", "code_similarity", "extract_label", "agreement"]
 
@@ -42,16 +42,18 @@ def lexical_overlap(a: str, b: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def numeric_agreement(response: str, alternative: str) -> float | None:
-    """For a short response with a number: 1.0 if its final number occurs in the alternative
-    (compared as numbers, so ``4``, ``4.0`` and ``four`` agree), else 0.0; ``None`` if not applicable."""
+def numeric_agreement(response: str, alternative: str, question: str = "") -> float | None:
+    """For a short response with a number: 1.0 if both answers settle on the same number
+    (compared as numbers, so ``4``, ``4.0`` and ``four`` agree; numbers restated from the
+    ``question`` are passed over), else 0.0; ``None`` if not applicable."""
     if len(response.split()) > _SHORT:
         return None
-    target = final_number(response)
-    others = extract_numbers(alternative)
-    if target is None or not others:
+    operands = frozenset(extract_numbers(question))
+    target = committed_number(response, operands)
+    other = committed_number(alternative, operands)
+    if target is None or other is None:
         return None
-    return 1.0 if any(same_number(target, other) for other in others) else 0.0
+    return 1.0 if same_number(target, other) else 0.0
 
 
 def code_similarity(a: str, b: str) -> float:
@@ -84,7 +86,7 @@ def extract_label(text: str, labels: Sequence[str]) -> str | None:
     return best[2] if best else None
 
 
-def agreement(a: str, b: str, method: str, labels: Sequence[str] | None = None) -> float:
+def agreement(a: str, b: str, method: str, labels: Sequence[str] | None = None, question: str = "") -> float:
     """Agreement in [0, 1] by ``method``: ``auto`` (numbers, else words), ``lexical``, ``code``, ``label``."""
     if method == "label" and labels:
         la, lb = extract_label(a, labels), extract_label(b, labels)
@@ -92,7 +94,7 @@ def agreement(a: str, b: str, method: str, labels: Sequence[str] | None = None) 
     if method == "code":
         return code_similarity(a, b)
     if method == "auto":
-        numeric = numeric_agreement(a, b)
+        numeric = numeric_agreement(a, b, question)
         if numeric is not None:
             return numeric
     return lexical_overlap(a, b)
