@@ -22,7 +22,10 @@ logger = logging.getLogger("tlm_hooks")
 
 C = TypeVar("C")
 
-_SUPPORTED = "an OpenAI, AsyncOpenAI, AzureOpenAI or AsyncAzureOpenAI client"
+_SUPPORTED = (
+    "an OpenAI, AsyncOpenAI, AzureOpenAI or AsyncAzureOpenAI client, or an azure.ai.inference "
+    "ChatCompletionsClient (sync or aio), or a LlamaIndex LLM (instance or class)"
+)
 
 
 def _sdk_of(client: Any) -> str:
@@ -53,7 +56,18 @@ def _options(options: TLMOptions | Mapping[str, Any] | None, quality_preset: Any
     return TLMOptions(quality_preset, task, options or {})
 
 
+# -- LlamaIndex LLMs (instances or classes) are hooked by tlm_hooks.integrations.llamaindex --
+def _llamaindex(obj: Any) -> Any:
+    """Its patching module when ``obj`` is a LlamaIndex LLM or LLM class, else None (imports nothing)."""
+    from ..integrations.llamaindex._detect import patcher_for
+
+    return patcher_for(obj)
+
+
 def _register(client: Any, config: HookConfig) -> None:
+    if (llamaindex := _llamaindex(client)) is not None:
+        llamaindex.register(client, config)
+        return
     sdk = _sdk_of(client)
     with REGISTRY.lock:
         install(sdk)
@@ -90,9 +104,10 @@ def route(
     policy: TrustPolicy | None = None,
 ) -> C:
     """Send TLM options with every request of ``client`` (a client whose ``base_url`` is a TLM
-    backend) in ``extra_body``, read the backend's ``tlm_metadata``, apply ``policy``.
+    backend) in ``extra_body`` (``model_extras`` for Azure AI Inference), read the backend's
+    ``tlm_metadata``, apply ``policy``.
 
-    The caller's own ``extra_body`` is deep-merged over ours: what the caller passes wins.
+    The caller's own ``extra_body``/``model_extras`` is deep-merged over ours: what the caller passes wins.
     """
     config = HookConfig("route", policy or TrustPolicy(), None, _options(options, quality_preset, task))
     _register(client, config)
@@ -101,6 +116,8 @@ def route(
 
 def unpatch(client: Any) -> bool:
     """Stop hooking ``client`` (patched or routed); returns whether it was hooked."""
+    if (llamaindex := _llamaindex(client)) is not None:
+        return llamaindex.unregister(client)  # type: ignore[no-any-return]
     sdk = _sdk_of(client)
     adapter = adapter_for(sdk)
     with REGISTRY.lock:
@@ -117,13 +134,16 @@ def patch_all(
     quality_preset: QualityPreset | None = None,
     task: Task | None = None,
     options: TLMOptions | Mapping[str, Any] | None = None,
-    sdks: tuple[str, ...] = ("openai",),
+    sdks: tuple[str, ...] | None = None,
 ) -> None:
     """Score every client of the supported SDKs in this process, existing and future ones.
 
-    A client's own :func:`patch`/:func:`route` configuration takes precedence.
+    ``sdks`` names them (``"openai"``, ``"azure"``); by default every supported SDK that is
+    installed. A client's own :func:`patch`/:func:`route` configuration takes precedence.
     """
     config = HookConfig("score", policy or TrustPolicy(), _as_scorer(scorer), _options(options, quality_preset, task))
+    if sdks is None:
+        sdks = tuple(sdk for sdk in ADAPTER_MODULES if _importable(sdk))
     for sdk in sdks:
         if sdk not in ADAPTER_MODULES:
             raise PatchError(f"unknown sdk {sdk!r}: allowed {', '.join(map(repr, ADAPTER_MODULES))}")
@@ -133,16 +153,30 @@ def patch_all(
             REGISTRY.set_global(sdk, config)
 
 
+def _importable(sdk: str) -> bool:
+    try:
+        adapter_for(sdk)
+    except ImportError:
+        return False
+    return True
+
+
 def unpatch_all() -> None:
     """Unhook every client and put back every original method."""
     with REGISTRY.lock:
         REGISTRY.clear()
+        from ..integrations.llamaindex._detect import loaded_patcher
+
+        if (llamaindex := loaded_patcher()) is not None:
+            llamaindex.unpatch_all()
         for sdk in ADAPTER_MODULES:
             uninstall(sdk)
 
 
 def is_patched(client: Any) -> bool:
     """True when calls of ``client`` are hooked (by :func:`patch`, :func:`route` or :func:`patch_all`)."""
+    if (llamaindex := _llamaindex(client)) is not None:
+        return llamaindex.is_registered(client)  # type: ignore[no-any-return]
     try:
         sdk = _sdk_of(client)
     except PatchError:

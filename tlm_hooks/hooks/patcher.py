@@ -52,9 +52,11 @@ TARGETS: tuple[Target, ...] = (
     Target("openai", "openai.lib.azure", "AzureOpenAI", "with_options", "copy"),
     Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "copy", "copy"),
     Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "with_options", "copy"),
+    Target("azure", "azure.ai.inference", "ChatCompletionsClient", "complete", "sync"),
+    Target("azure", "azure.ai.inference.aio", "ChatCompletionsClient", "complete", "async"),
 )
 
-ADAPTER_MODULES: dict[str, str] = {"openai": "tlm_hooks.adapters.openai"}
+ADAPTER_MODULES: dict[str, str] = {"openai": "tlm_hooks.adapters.openai", "azure": "tlm_hooks.adapters.azure"}
 
 # target -> (owner class, the object that was in its __dict__ before wrapping)
 _ORIGINALS: dict[Target, tuple[type, Any]] = {}
@@ -77,6 +79,9 @@ def _call_wrapper(adapter: Any, run: Any) -> Any:
         config = REGISTRY.lookup(adapter.client_of(instance), adapter.sdk)
         if config is None:
             return wrapped(*args, **kwargs)
+        bind = getattr(adapter, "bind_call", None)  # optional: the adapter's own form of the arguments
+        if bind is not None:
+            args, kwargs = bind(instance, args, kwargs)
         return run(config, adapter, wrapped, args, kwargs)
 
     return wrapper

@@ -174,6 +174,15 @@ class AsyncStreamProxy(_StreamState):
         finally:
             await self._end(finished=False)
 
+    async def aclose(self) -> None:
+        """Close the underlying stream (its ``aclose``, else ``close``; azure's has only ``aclose``),
+        then score what was received (once)."""
+        closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
+        try:
+            await closer()
+        finally:
+            await self._end(finished=False)
+
     async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()
         return self

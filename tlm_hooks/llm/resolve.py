@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import InvalidOptionError
 from ..local.model import DEFAULT_MODEL_NAME
 from ..options import TLMOptions
+from .azure_inference import AzureInferenceBackend, is_azure_inference_client
 from .base import ChatBackend
 from .litellm_backend import LiteLLMBackend
 from .local import LocalBackend
@@ -28,7 +29,8 @@ def resolve_backend(
     2. ``options.model``: ``default`` (or the hooked client) switched to that model, else the
        embedded model if it is named, else litellm;
     3. ``default`` (the scorer's explicit judge);
-    4. ``source_client`` (the hooked OpenAI client) with the request's ``model``;
+    4. ``source_client`` (the hooked OpenAI client with the request's ``model``, or the hooked
+       Azure AI Inference client with the request's model or its endpoint's default);
     5. the embedded local model.
     """
     judge_model = options.options.get("model")
@@ -41,6 +43,8 @@ def resolve_backend(
             return with_model(judge_model) if with_model is not None else default
         if source_client is not None and is_openai_client(source_client):
             return OpenAICompatibleBackend.from_client(source_client, judge_model)
+        if source_client is not None and is_azure_inference_client(source_client):
+            return AzureInferenceBackend(source_client, model=judge_model)
         if judge_model == DEFAULT_MODEL_NAME:
             return LocalBackend()
         return LiteLLMBackend(judge_model)
@@ -48,6 +52,8 @@ def resolve_backend(
         return default
     if source_client is not None and model and is_openai_client(source_client):
         return OpenAICompatibleBackend.from_client(source_client, model)
+    if source_client is not None and is_azure_inference_client(source_client):
+        return AzureInferenceBackend(source_client, model=model)
     return LocalBackend()
 
 

@@ -1,0 +1,1 @@
+"""Integrations with frameworks around LLM calls (each imports its framework lazily)."""
