@@ -12,6 +12,7 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..errors import TrustScoringError, UntrustworthyResponseError
+from ..integrations.otel import record_on_current_span
 from ..policy import LowTrustEvent, arun_policy, run_policy
 from ..types import ScoreRequest, TrustResult
 from .config import HookConfig
@@ -174,21 +175,27 @@ class HookedCall:
 
     def decide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
         policy = self.config.policy
+        record_on_current_span(result, self.config)  # ~free unless a tracer is in use
         policy.check_error(result)
         if not policy.is_low(result) or not policy.handlers:
             return response, result
         event = self._event(response, result, is_stream=is_stream)
         with unhooked():  # calls a fallback makes (even on hooked clients) are not hooked again
-            return run_policy(policy, event)
+            final = run_policy(policy, event)
+        record_on_current_span(final[1], self.config)  # the result after the fallbacks
+        return final
 
     async def adecide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
         policy = self.config.policy
+        record_on_current_span(result, self.config)
         policy.check_error(result)
         if not policy.is_low(result) or not policy.handlers:
             return response, result
         event = self._event(response, result, is_stream=is_stream)
         with unhooked():
-            return await arun_policy(policy, event)
+            final = await arun_policy(policy, event)
+        record_on_current_span(final[1], self.config)
+        return final
 
     def _attach(self, response: Any, result: TrustResult) -> Any:
         return self.adapter.attach(response, result)
@@ -199,7 +206,9 @@ class HookedCall:
         if self.config.policy.on_error == "raise":
             raise TrustScoringError(f"tlm-hooks failed while handling the response: {exc}") from exc
         try:
-            return self.adapter.attach(response, TrustResult.failed(exc))
+            failed = TrustResult.failed(exc)
+            record_on_current_span(failed, self.config)
+            return self.adapter.attach(response, failed)
         except Exception:
             return response
 
@@ -229,6 +238,7 @@ class HookedCall:
         response = self.adapter.accumulate(chunks)
         result = self.score(response)
         if not finished:  # a partial answer is scored, not acted on
+            record_on_current_span(result, self.config, partial=True)
             return StreamOutcome(result, response, None)
         final, result = self.decide(response, result, is_stream=True)
         return self._stream_outcome(chunks, response, final, result)
@@ -237,6 +247,7 @@ class HookedCall:
         response = self.adapter.accumulate(chunks)
         result = await self.ascore(response)
         if not finished:
+            record_on_current_span(result, self.config, partial=True)
             return StreamOutcome(result, response, None)
         final, result = await self.adecide(response, result, is_stream=True)
         return self._stream_outcome(chunks, response, final, result)
