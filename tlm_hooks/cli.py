@@ -12,6 +12,7 @@ USAGE = """usage: tlm-hooks COMMAND [options]
 commands:
   demo     run the three workflows on the embedded local model (offline)
   serve    run a TLM-compatible HTTP server (see `tlm-hooks serve --help`)
+  score    score a CSV/JSONL dataset into a new file (see `tlm-hooks score --help`)
 """
 
 
@@ -29,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .server.serve import main as serve_main
 
         return serve_main(rest)
-    print(f"tlm-hooks: unknown command {command!r}; allowed: demo, serve\n\n{USAGE}", end="", file=sys.stderr)
+    if command == "score":
+        from .datasets.command import main as score_main
+
+        return score_main(rest)
+    print(f"tlm-hooks: unknown command {command!r}; allowed: demo, serve, score\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 
 

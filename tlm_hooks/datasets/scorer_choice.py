@@ -1,0 +1,184 @@
+"""Which scorer scores a dataset: the open engine (default), token logprobs, Cleanlab, or your own.
+
+The engine's judge is picked by :func:`tlm_hooks.llm.resolve.resolve_backend` (the same rules as
+the hook's: an OpenAI-compatible ``api_base``, a litellm model, or the embedded model); a GGUF
+file is loaded as a :class:`~tlm_hooks.local.LocalModel`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..llm.base import ChatBackend
+from ..options import TLMOptions
+from ..scorers.base import Scorer
+from ..scorers.function import FunctionScorer
+from .errors import DatasetError
+
+__all__ = ["SCORER_NAMES", "build_scorer", "load_scorer", "as_scorer", "describe_scorer", "default_scorer"]
+
+SCORER_NAMES: tuple[str, ...] = ("tlm", "logprob", "cleanlab")
+EXPLANATION = {"log": ["explanation"]}
+
+
+def default_scorer() -> Scorer:
+    """The engine at its default preset (``medium``) on the embedded local model, with explanations."""
+    from ..llm.local import LocalBackend
+    from ..scorers.tlm import TLMScorer
+
+    return TLMScorer(options=EXPLANATION, judge=LocalBackend())  # an explicit judge: loaded before scoring
+
+
+def as_scorer(scorer: Scorer | Callable[..., Any] | None) -> Scorer:
+    """``scorer`` itself, a plain function wrapped in :class:`FunctionScorer`, or the default."""
+    if scorer is None:
+        return default_scorer()
+    if isinstance(scorer, Scorer):
+        return scorer
+    if callable(scorer):
+        return FunctionScorer(scorer)
+    raise DatasetError(f"scorer must be a Scorer or a function of a ScoreRequest, got {type(scorer).__name__}")
+
+
+def load_scorer(spec: str) -> Scorer:
+    """The scorer named by ``module:attribute``: a Scorer instance, a Scorer class (built with no
+    arguments), or a function of a ``ScoreRequest`` (wrapped in :class:`FunctionScorer`). The
+    current directory is searched first, like ``python -m``."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise DatasetError(f"a scorer import path looks like module:function, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise DatasetError(f"cannot import {module_name!r} for --scorer {spec}: {exc}") from None
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise DatasetError(f"{module_name!r} has no {attribute!r} (from --scorer {spec})") from None
+    if isinstance(target, type):
+        target = target()
+    if isinstance(target, Scorer):
+        return target
+    if callable(target):
+        return FunctionScorer(target)
+    raise DatasetError(f"--scorer {spec} is a {type(target).__name__}: expected a Scorer or a function")
+
+
+def build_scorer(
+    kind: str,
+    *,
+    quality_preset: str | None = None,
+    task: str | None = None,
+    judge: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    threads: int | None = None,
+    max_concurrency: int = 8,
+) -> Scorer:
+    """The scorer the command line asked for.
+
+    ``kind``: ``tlm`` (the open engine), ``logprob`` (the rows' own token logprobs), ``cleanlab``
+    (Cleanlab's TLM service) or ``module:attribute``. For ``tlm``, ``judge`` is where the judge
+    model runs — ``local`` (the embedded model, default), a ``.gguf`` file, or the base URL of an
+    OpenAI-compatible server (with ``model`` naming the model there); ``model`` alone names a
+    litellm model. For ``cleanlab``, ``model`` is Cleanlab's base model and ``base_url`` a
+    self-hosted service.
+    """
+    engine_flags = {"quality_preset": quality_preset, "task": task, "judge": judge, "model": model}
+    if kind not in ("tlm", "cleanlab"):
+        given = [f"--{k.replace('_', '-')}" for k, v in engine_flags.items() if v is not None]
+        if given:
+            raise DatasetError(f"{', '.join(given)} apply to --scorer tlm or cleanlab, not to --scorer {kind}")
+    if kind == "logprob":
+        from ..scorers.logprob import LogprobScorer
+
+        return LogprobScorer()
+    if kind == "cleanlab":
+        from ..backends import CleanlabTLM
+
+        if judge is not None:
+            raise DatasetError("--judge applies to --scorer tlm; for Cleanlab use --model and --base-url")
+        options = {**EXPLANATION, **({"model": model} if model else {})}
+        from ..backends.cleanlab import DEFAULT_BASE_URL
+
+        return CleanlabTLM(
+            api_key,
+            base_url=base_url or DEFAULT_BASE_URL,
+            quality_preset=quality_preset or "medium",  # type: ignore[arg-type]
+            task=task or "default",  # type: ignore[arg-type]
+            options=options,
+            max_concurrency=max_concurrency,
+        )
+    if kind == "tlm":
+        from ..scorers.tlm import TLMScorer
+
+        if base_url is not None:
+            raise DatasetError("--base-url applies to --scorer cleanlab; for the engine give the URL as --judge")
+        backend = judge_backend(judge, model, api_key=api_key, threads=threads)
+        return TLMScorer(
+            quality_preset or "medium", task or "default", EXPLANATION, judge=backend, max_concurrency=max_concurrency
+        )
+    if ":" in kind:
+        return load_scorer(kind)
+    raise DatasetError(f"unknown scorer {kind!r}: allowed {', '.join(SCORER_NAMES)}, or module:function")
+
+
+def judge_backend(
+    judge: str | None, model: str | None, *, api_key: str | None = None, threads: int | None = None
+) -> ChatBackend:
+    """The engine's judge for ``--judge`` / ``--model`` (see :func:`build_scorer`)."""
+    from ..llm.resolve import resolve_backend
+
+    spec = judge or "local"
+    if threads is not None and (model or spec.startswith(("http://", "https://"))):
+        raise DatasetError("--threads applies to a local judge (--judge local or a .gguf file)")
+    if spec.startswith(("http://", "https://")):
+        if not model:
+            raise DatasetError(f"--judge {spec} needs --model: the name of the model to ask at that server")
+        provider = {"api_base": spec, **({"api_key": api_key} if api_key else {})}
+        return resolve_backend(TLMOptions(options={"model": model, "model_provider": provider}), None)
+    if spec == "local" and model:  # a litellm model name (or the embedded model's own name)
+        key = {"model_provider": {"api_key": api_key}} if api_key else {}
+        return resolve_backend(TLMOptions(options={"model": model, **key}), None)
+    if model:
+        raise DatasetError(f"--model {model!r} cannot be used with --judge {spec!r}: a local model has one name")
+    if spec == "local" and threads is None:
+        return resolve_backend(TLMOptions(), None)  # the embedded model, shared and loaded on first use
+    if spec != "local" and not os.path.isfile(spec):
+        raise DatasetError(f"--judge {spec!r} is no file; allowed: local, a .gguf file, or an http(s):// URL")
+    from ..llm.local import LocalBackend
+    from ..local import LocalModel
+
+    return LocalBackend(LocalModel(None if spec == "local" else spec, n_threads=threads))
+
+
+def describe_scorer(scorer: Scorer) -> str:
+    """A stable description of ``scorer`` (no keys), to tell whether a run may be resumed with it."""
+    from ..backends import CleanlabTLM
+    from ..scorers.logprob import LogprobScorer
+    from ..scorers.tlm import TLMScorer
+
+    if isinstance(scorer, TLMScorer):
+        o = scorer.tlm_options
+        judge = getattr(scorer.judge, "name", None) or "default"
+        model = o.options.get("model")
+        return f"TLMScorer(quality_preset={o.quality_preset}, task={o.task}, judge={judge}, model={model})"
+    if isinstance(scorer, CleanlabTLM):
+        return repr(scorer)
+    if isinstance(scorer, LogprobScorer):
+        return f"LogprobScorer({scorer.aggregate})"
+    if isinstance(scorer, FunctionScorer):
+        fn = scorer.fn
+        named = fn if hasattr(fn, "__qualname__") else type(fn)  # an instance's repr would hold its address
+        return f"FunctionScorer({getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')})"
+    kind = type(scorer)
+    return f"{kind.__module__}.{kind.__qualname__}"
