@@ -127,11 +127,12 @@ def test_rest_endpoints(server: ServerThread) -> None:
         generated = http.post(
             "/api/v1/rag_trustworthy_llm/generate", json={**rag, "options": {"max_tokens": 24}}
         ).json()
-        assert generated["response"].strip() and 0 <= generated["trustworthiness"]["score"] <= 1 and generated["note"]
+        assert generated["response"].strip() and 0 <= generated["trustworthiness"]["score"] <= 1
+        assert 0 <= generated["response_groundedness"]["score"] <= 1 and "note" not in generated
         scored = http.post(
             "/api/v1/rag_trustworthy_llm/score", json={**rag, "response": {"response": "February"}}
         ).json()
-        assert "score" in scored["trustworthiness"] and scored["note"]
+        assert "score" in scored["trustworthiness"] and 0 <= scored["context_sufficiency"]["score"] <= 1
 
         completion = http.post(
             "/v1/chat/completions", json={"messages": QUESTION, "max_tokens": 24, "logprobs": True}

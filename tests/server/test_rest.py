@@ -14,7 +14,6 @@ from tlm_hooks.options import TLMOptions
 from tlm_hooks.scorers import FunctionScorer, LogprobScorer
 from tlm_hooks.server import DefaultScorers, create_app
 from tlm_hooks.server import scoring as scoring_module
-from tlm_hooks.server.rest import RAG_NOTE
 from tlm_hooks.types import ScoreRequest, TrustResult
 
 QUESTION = [{"role": "user", "content": "What is 2+2?"}]
@@ -82,13 +81,12 @@ def test_rag_score_and_generate() -> None:
     scored = client.post(
         "/api/v1/rag_trustworthy_llm/score", json={**base, "response": {"response": "February"}, "evals": evals}
     )
-    assert scored.json() == {
-        "trustworthiness": {"score": 0.8, "log": {"explanation": "scored 'February'"}},
-        "note": RAG_NOTE,
-    }
+    data = scored.json()  # the evals themselves are tested in tests/rag/test_rag_server.py
+    assert data["trustworthiness"] == {"score": 0.8, "log": {"explanation": "scored 'February'"}}
+    assert set(data) == {"trustworthiness", "context_sufficiency"}
     generated = client.post("/api/v1/rag_trustworthy_llm/generate", json={**base, "quality": "low"}).json()
     assert generated["response"] == "The answer is 4." and generated["trustworthiness"]["score"] == 0.8
-    assert "not computed" in generated["note"]
+    assert {"context_sufficiency", "response_groundedness", "response_helpfulness", "query_ease"} <= set(generated)
 
 
 def test_chat_score_with_a_completion_object_or_a_string() -> None:

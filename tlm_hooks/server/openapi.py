@@ -126,24 +126,54 @@ SCHEMAS: dict[str, Any] = {
     "ConfidenceResponse": {"type": "object", "properties": {"confidence_score": _SCORE, "log": {"type": "object"}}},
     "RagRequest": {
         "type": "object",
-        "required": ["context", "query", "prompt"],
+        "required": ["context", "query"],
         "properties": {
             "context": _STR,
             "query": _STR,
-            "prompt": _STR,
+            "prompt": {**_STR, "description": "the prompt the response answers; default: built from query and context"},
             "response": {"anyOf": [{"type": "object", "properties": {"response": _STR}}, _STR]},
             "quality": _ref("QualityPreset"),
+            "quality_preset": {**_ref("QualityPreset"), "description": "accepted instead of quality"},
             "options": _ref("TLMOptions"),
-            "evals": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+            "evals": {
+                "type": "array",
+                "description": "absent: context_sufficiency, response_groundedness, response_helpfulness, "
+                "query_ease; []: none. An item is an eval object or the name of a default eval.",
+                "items": {
+                    "anyOf": [
+                        _STR,
+                        {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {
+                                "name": _STR,
+                                "criteria": _STR,
+                                "query_identifier": _nullable(_STR),
+                                "context_identifier": _nullable(_STR),
+                                "response_identifier": _nullable(_STR),
+                            },
+                        },
+                    ]
+                },
+            },
         },
     },
     "RagResponse": {
         "type": "object",
-        "description": "trustworthiness only for now: RAG evals come with the RAG issue (see note).",
+        "description": "trustworthiness plus one entry per eval (by name); response from generate. "
+        "A part that could not be scored has score null and an error.",
         "properties": {
             "response": _STR,
-            "trustworthiness": {"type": "object", "properties": {"score": _SCORE, "log": {"type": "object"}}},
-            "note": _STR,
+            "trustworthiness": _ref("RagScore"),
+        },
+        "additionalProperties": _ref("RagScore"),
+    },
+    "RagScore": {
+        "type": "object",
+        "properties": {
+            "score": _SCORE,
+            "log": {"type": "object", "properties": {"explanation": _STR}},
+            "error": {"type": "object", "properties": {"message": _STR, "type": _STR}},
         },
     },
     "Error": {
@@ -210,10 +240,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "Confidence score of a given response", "ConfidenceRequest", "ConfidenceResponse"
     ),
     "/api/v1/rag_trustworthy_llm/score": _post(
-        "Score a RAG response (trustworthiness only for now)", "RagRequest", "RagResponse"
+        "Score a RAG response: trustworthiness and RAG evals", "RagRequest", "RagResponse"
     ),
     "/api/v1/rag_trustworthy_llm/generate": _post(
-        "Generate and score a RAG response (trustworthiness only for now)", "RagRequest", "RagResponse"
+        "Generate a RAG response and score it: trustworthiness and RAG evals", "RagRequest", "RagResponse"
     ),
     "/health": _get("Liveness and the served model's name", "Health"),
     "/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),

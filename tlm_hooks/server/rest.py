@@ -2,8 +2,7 @@
 
 Each endpoint is a ``parse`` step (validation, before the request takes a slot) and a ``run``
 step. Request and response shapes follow TLM's REST API; the preset's key is ``quality``.
-RAG evals are not computed yet (they come with the RAG issue): the RAG endpoints return
-``trustworthiness`` only and say so in ``note``.
+The RAG endpoints (trustworthiness plus RAG evals) live in :mod:`tlm_hooks.server.rag`.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from ..types import ScoreRequest
 from .chat import ChatContext, messages_text, parse_messages, tlm_options
 from .errors import ApiError, bad_field, model_error
 from .limits import check_text_length
+from .rag import RagCall, parse_rag_generate, parse_rag_score, run_rag_generate, run_rag_score
 from .scoring import run_scorer, token_logprobs
 
 __all__ = [
@@ -36,14 +36,9 @@ __all__ = [
     "run_rag_generate",
     "parse_chat_score",
     "run_chat_score",
-    "RAG_NOTE",
 ]
 
 REST_KEYS = {"quality_preset": "quality", "task": "task", "options": "options"}
-RAG_NOTE = (
-    "RAG evals (context_sufficiency, response_groundedness, response_helpfulness, query_ease and custom evals) "
-    "are not computed by this server yet; only trustworthiness is returned"
-)
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -65,15 +60,6 @@ def _text(body: Mapping[str, Any], key: str, limit: int, *, required: bool = Tru
 def _rest_shape(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """``tlm_metadata`` as the REST API's ``confidence_score``/``log`` (plus ``error`` on failure)."""
     out: dict[str, Any] = {"confidence_score": metadata.get("trustworthiness_score")}
-    for key in ("log", "error"):
-        if key in metadata:
-            out[key] = metadata[key]
-    return out
-
-
-def _trustworthiness(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """``tlm_metadata`` as RAG's ``{"score", "log"?, "error"?}``."""
-    out: dict[str, Any] = {"score": metadata.get("trustworthiness_score")}
     for key in ("log", "error"):
         if key in metadata:
             out[key] = metadata[key]
@@ -176,71 +162,6 @@ async def run_confidence(ctx: ChatContext, call: ScoreCall) -> JSONResponse:
     """Score a given response: ``{"confidence_score", "log"?}``."""
     metadata = await _score(ctx, call.prompt, call.response, call.options)
     return JSONResponse(_rest_shape(metadata))
-
-
-# -- /api/v1/rag_trustworthy_llm/{score,generate} --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RagCall:
-    prompt: str
-    query: str
-    context: str
-    response: str | None
-    options: TLMOptions | None
-    evals: list[str]
-
-
-def _evals(body: Mapping[str, Any]) -> list[str]:
-    evals = body.get("evals")
-    if evals is None:
-        return []
-    if not isinstance(evals, list):
-        raise bad_field("evals", "expected a list of {name, criteria, ...} objects")
-    names = []
-    for i, item in enumerate(evals):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-            raise bad_field(f"evals[{i}].name", "expected an object with a non-empty string 'name'")
-        names.append(item["name"])
-    return names
-
-
-def _rag(body: Any, limit: int, *, with_response: bool) -> RagCall:
-    body = _object(body)
-    prompt, query, context = (_text(body, key, limit) for key in ("prompt", "query", "context"))
-    response = None
-    if with_response:
-        given = body.get("response")
-        response = given.get("response") if isinstance(given, dict) else given
-        if not isinstance(response, str):
-            raise bad_field("response", 'expected {"response": "<text>"} or a string')
-        check_text_length("response", [response], limit)
-    assert prompt is not None and query is not None and context is not None
-    return RagCall(prompt, query, context, response, tlm_options(body, REST_KEYS), _evals(body))
-
-
-def parse_rag_score(body: Any, limit: int) -> RagCall:
-    """``{"context", "query", "prompt", "response": {"response"}, "quality"?, "options"?, "evals"?}``."""
-    return _rag(body, limit, with_response=True)
-
-
-def parse_rag_generate(body: Any, limit: int) -> RagCall:
-    """``{"context", "query", "prompt", "quality"?, "options"?, "evals"?}``."""
-    return _rag(body, limit, with_response=False)
-
-
-async def run_rag_score(ctx: ChatContext, call: RagCall) -> JSONResponse:
-    """``{"trustworthiness": {"score", "log"?}, "note"}``."""
-    assert call.response is not None
-    metadata = await _score(ctx, call.prompt, call.response, call.options, context=call.context)
-    return JSONResponse({"trustworthiness": _trustworthiness(metadata), "note": RAG_NOTE})
-
-
-async def run_rag_generate(ctx: ChatContext, call: RagCall) -> JSONResponse:
-    """``{"response", "trustworthiness": {"score", "log"?}, "note"}``."""
-    text, entries, model = await _generate(ctx, call.prompt, call.options)
-    metadata = await _score(ctx, call.prompt, text, call.options, entries=entries, model=model, context=call.context)
-    return JSONResponse({"response": text, "trustworthiness": _trustworthiness(metadata), "note": RAG_NOTE})
 
 
 # -- /api/chat/score -----------------------------------------------------------------------------
