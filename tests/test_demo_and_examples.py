@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,28 @@ def test_demo_trusts_everything_at_threshold_zero() -> None:
         assert 0.0 <= score <= 1.0 and rows[0][3] == "trusted"
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")))
+CHECKED_SEPARATELY = {"score_mlflow_traces.py"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_") and p.name not in CHECKED_SEPARATELY),
+)
 def test_example_runs(script: str) -> None:
     done = subprocess.run([sys.executable, script], cwd=EXAMPLES, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "score" in done.stdout
+
+
+def test_score_mlflow_traces_example_scores_every_logged_trace(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow", reason="mlflow is not installed (extra [mlflow])")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", TMPDIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "score_mlflow_traces.py"], cwd=EXAMPLES, capture_output=True, text=True, timeout=400, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "3 seen, 3 scored" in done.stdout, done.stdout
+    scores = [float(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("score ")]
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores), done.stdout
+    assert not (EXAMPLES / "mlruns").exists()  # the throwaway store kept its artifacts to itself

@@ -38,3 +38,19 @@ def test_cli_rejects_unknown_command(capsys) -> None:
 def test_cli_help(capsys) -> None:
     assert main(["--help"]) == 0
     assert "demo" in capsys.readouterr().out
+
+
+def test_rag_and_dataset_entry_points_load_on_first_use() -> None:
+    code = (
+        "import sys, tlm_hooks; before = {'tlm_hooks.rag', 'tlm_hooks.datasets'} & set(sys.modules); "
+        "tlm_hooks.TrustworthyRAG, tlm_hooks.score_file; "
+        "print(sorted(before), sorted({'tlm_hooks.rag', 'tlm_hooks.datasets'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("] [")
+    assert out[0] == "[" and out[1].strip() == "'tlm_hooks.datasets', 'tlm_hooks.rag']"
+    try:
+        tlm_hooks.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("unknown attribute did not raise")

@@ -11,6 +11,8 @@ Importing this package imports no LLM SDK; each SDK is imported when its client 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import fallbacks
 from .adapters.text import TrustedText
 from .backends import CleanlabTLM
@@ -32,7 +34,31 @@ from .tlm import TLM
 from .types import ScoreRequest, TokenLogprob, TrustResult
 from .workflows import ascore_completion, score_completion
 
+if TYPE_CHECKING:
+    from .datasets import score_dataframe, score_file
+    from .rag import Eval, TrustworthyRAG
+
 __version__ = "0.1.0"
+
+# imported on first use, so `import tlm_hooks` stays light
+_LAZY = {
+    "TrustworthyRAG": "tlm_hooks.rag",
+    "Eval": "tlm_hooks.rag",
+    "score_file": "tlm_hooks.datasets",
+    "score_dataframe": "tlm_hooks.datasets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tlm_hooks' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "patch",
@@ -61,6 +87,10 @@ __all__ = [
     "TLMScorer",
     "TLM",
     "CleanlabTLM",
+    "TrustworthyRAG",
+    "Eval",
+    "score_file",
+    "score_dataframe",
     "TLMHooksError",
     "InvalidOptionError",
     "MissingDependencyError",

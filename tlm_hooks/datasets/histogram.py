@@ -12,7 +12,7 @@ from .summary import BANDS, HISTOGRAM_BINS, Summary
 
 __all__ = ["require_matplotlib", "write_histogram"]
 
-MATPLOTLIB_HINT = "pip install matplotlib"
+MATPLOTLIB_HINT = "pip install 'tlm-hooks[datasets]'"
 
 
 def require_matplotlib() -> None:
