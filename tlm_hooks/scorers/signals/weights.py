@@ -10,18 +10,19 @@ SIGNALS: tuple[str, ...] = ("token_probability", "self_reflection", "consistency
 
 # Weighted mean of the signals that ran (weights of missing signals are dropped and the rest
 # renormalised).
-# default / classification: measured (benchmarks/README.md, "Recommended weights"): a grid
-# search over the three component scores on half of the 311-question QA set, checked on the
-# other half, with the embedded SmolLM2-135M model answering AND judging. With that judge the
-# call-based signals are weak (AUROC ~0.5-0.6 alone) and token probability is strong, so it
-# gets 0.8; the call-based signals keep 0.1 each because fits without them did not hold
-# across the two halves. A capable judge makes reflection and consistency worth far more:
-# re-fit with `benchmarks/scoring.py --fit-weights` on your own judge before trusting these.
+# default / classification: measured (benchmarks/README.md, "Recommended signal weights"): a
+# grid over the three component scores of `tlm-medium` on 100 answers of the QA set, checked on
+# each half (even/odd answers) and then on 100 other answers (held out), with the embedded
+# SmolLM2-135M model answering AND judging. Observed consistency, comparing the numbers or words
+# the answers settle on, is the strongest signal (AUROC 0.86 alone); token probability adds to
+# it; self-reflection by a 135M judge is weak (0.55) and keeps a small share. The classification
+# subset (25 answers) is too small to fit on its own, so it shares these. Re-fit with
+# `benchmarks/scoring.py --fit-weights` on your own judge: a capable judge's reflection is worth more.
 # code_generation: not measured (no code items in the set); a reasoned guess that leans on
 # reflection, as many token choices are equally right in code.
 SIGNAL_WEIGHTS: Mapping[str, Mapping[str, float]] = {
-    "default": {"token_probability": 0.80, "self_reflection": 0.10, "consistency": 0.10},
-    "classification": {"token_probability": 0.80, "self_reflection": 0.10, "consistency": 0.10},
+    "default": {"token_probability": 0.25, "self_reflection": 0.15, "consistency": 0.60},
+    "classification": {"token_probability": 0.25, "self_reflection": 0.15, "consistency": 0.60},
     "code_generation": {"token_probability": 0.15, "self_reflection": 0.45, "consistency": 0.40},
 }
 
