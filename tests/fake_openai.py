@@ -115,6 +115,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         self.script.clear()
         self.requests.clear()
+        self.default = Reply()
         self.honour_n = False
 
     def close(self) -> None:
