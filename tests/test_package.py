@@ -10,7 +10,10 @@ from pathlib import Path
 import tlm_hooks
 from tlm_hooks.cli import main
 
-HEAVY = ("openai", "httpx", "httpx2", "litellm", "azure", "llama_index", "llama_cpp", "starlette", "uvicorn", "pydantic")
+HEAVY = (
+    "openai", "httpx", "httpx2", "litellm", "azure", "llama_index", "llama_cpp", "starlette", "uvicorn", "pydantic",
+    "mlflow", "phoenix", "opentelemetry", "pandas", "numpy", "matplotlib",
+)  # fmt: skip
 
 
 def test_import_pulls_in_no_sdk() -> None:
