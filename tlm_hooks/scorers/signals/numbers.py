@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["extract_numbers", "final_number", "committed_number", "same_number"]
+__all__ = ["extract_numbers", "committed_number", "same_number"]
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -88,12 +88,6 @@ def committed_number(text: str, operands: frozenset[float] = frozenset()) -> flo
     pool = after or located
     fresh = [value for _, value in pool if not any(same_number(value, op) for op in operands)]
     return (fresh or [value for _, value in pool])[0]
-
-
-def final_number(text: str) -> float | None:
-    """The last number in ``text`` (where short answers usually state their result)."""
-    numbers = extract_numbers(text)
-    return numbers[-1] if numbers else None
 
 
 def same_number(a: float, b: float) -> bool:
