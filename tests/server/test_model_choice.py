@@ -83,6 +83,9 @@ def test_allowed_patterns_go_to_litellm(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(choice.model, BackendChatModel) and isinstance(choice.model.backend, StubLiteLLM)
     assert choice.model.name == "openai/gpt-4o-mini"
     assert choice.model is policy.choose(FakeModel(), TLMOptions(options={"model": "openai/gpt-4o-mini"}), None).model
+    for i in range(40):  # any name the pattern admits: the cache stays bounded
+        policy.choose(FakeModel(), TLMOptions(options={"model": f"openai/gpt-4o-{i}"}), None)
+    assert len(policy._cache) == 16 and "openai/gpt-4o-39" in policy._cache
     with pytest.raises(ApiError) as info:
         policy.choose(FakeModel(), TLMOptions(options={"model": "anthropic/claude"}), None)
     assert "'openai/gpt-4o*'" in info.value.message

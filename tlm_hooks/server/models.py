@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from .errors import ApiError
 __all__ = ["ModelPolicy", "ModelChoice", "BackendChatModel"]
 
 LOCAL_ALIASES = ("local",)
+_MAX_CACHED = 16  # litellm models kept; a pattern like "openai/*" admits any number of names
 _GENERATION_KEYS = ("temperature", "max_tokens", "logprobs", "top_logprobs", "seed", "stop")
 
 
@@ -45,7 +47,7 @@ class ModelPolicy:
 
     allowed: Sequence[str] = ()
     allow_model_provider: bool = False
-    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _cache: OrderedDict[str, Any] = field(default_factory=OrderedDict, compare=False, repr=False)
 
     def choose(self, base: Any, options: TLMOptions | None, request_model: str | None) -> ModelChoice:
         """The model for a request to a server whose own model is ``base``; 400 when not allowed."""
@@ -79,14 +81,19 @@ class ModelPolicy:
         )
 
     def _litellm(self, name: str) -> BackendChatModel:
-        if name not in self._cache:
-            from ..llm import litellm_backend
+        if name in self._cache:
+            self._cache.move_to_end(name)
+            return self._cache[name]  # type: ignore[no-any-return]
+        from ..llm import litellm_backend
 
-            try:
-                self._cache[name] = BackendChatModel(litellm_backend.LiteLLMBackend(name))
-            except MissingDependencyError as exc:
-                raise ApiError(501, f"options.model={name!r} needs litellm on this server: {exc}") from exc
-        return self._cache[name]  # type: ignore[no-any-return]
+        try:
+            model = BackendChatModel(litellm_backend.LiteLLMBackend(name))
+        except MissingDependencyError as exc:
+            raise ApiError(501, f"options.model={name!r} needs litellm on this server: {exc}") from exc
+        self._cache[name] = model
+        if len(self._cache) > _MAX_CACHED:
+            self._cache.popitem(last=False)
+        return model
 
 
 def _provider_choice(provider: Mapping[str, str], name: str | None) -> ModelChoice:
