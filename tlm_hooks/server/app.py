@@ -1,8 +1,9 @@
 """`create_app`: the TLM-compatible HTTP app over one chat model and one scorer source.
 
-Every model endpoint runs the same guard: API key, body size, validation (before taking a
-slot), admission (bounded concurrency and queue, else 503 + ``Retry-After``), and a deadline
-(504). Error replies are OpenAI-shaped and scrubbed of every key the server knows of.
+Every model endpoint runs the same guard: API key, body size and reading time, validation
+(before taking a slot), admission (bounded concurrency and queue, else 503 + ``Retry-After``),
+and a deadline (504). Work is cancelled when its client disconnects, and cut off with a 503
+``shutting_down`` when the server's shutdown grace runs out. Error replies are OpenAI-shaped and scrubbed of every key the server knows of.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import rest
 from .auth import KeyChecker
-from .chat import ChatContext, ChatModel, ChatRequest, complete, messages_text, parse_chat_request, stream
-from .errors import ApiError, Secrets, secrets_in
-from .limits import Gate, Limits, check_text_length, read_json
+from .chat import ChatContext, ChatModel, ChatRequest, complete, parse_chat_request, stream
+from .errors import ApiError, Secrets, current_secrets, install_log_scrubbing, secrets_in
+from .limits import Gate, Limits, check_messages, read_json
 from .models import ModelChoice, ModelPolicy
 from .openapi import openapi_document
 from .scoring import DefaultScorers, ScorerSource
+from .watch import ClientGone, Draining, run_watched
 
 __all__ = ["CHAT_PATHS", "ChatModel", "Limits", "create_app"]
 
@@ -58,11 +60,9 @@ class _Endpoint:
     run: Callable[[ChatContext, Any, Callable[[], None]], Awaitable[Response]]
 
 
-def _chat_endpoint(limits: Limits) -> _Endpoint:
+def _chat_endpoint() -> _Endpoint:
     def parse(body: Any, request: Request) -> ChatRequest:
-        chat = parse_chat_request(body, extra_parameters=request.headers.get("extra-parameters"))
-        check_text_length("messages", messages_text(chat.messages), limits.max_prompt_chars)
-        return chat
+        return parse_chat_request(body, extra_parameters=request.headers.get("extra-parameters"))
 
     async def run(ctx: ChatContext, chat: ChatRequest, release: Callable[[], None]) -> Response:
         return await (stream(ctx, chat, release) if chat.stream else complete(ctx, chat))
@@ -122,6 +122,8 @@ def create_app(
         limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
     gate = Gate(limits.max_concurrency, limits.max_queue, max_wait=limits.timeout)
     secrets = Secrets([*keys.keys, *hidden])
+    install_log_scrubbing(secrets)
+    draining = Draining()
     if allow_model_provider is None:
         allow_model_provider = bool(getattr(scorer, "allow_model_provider", False))
     models = ModelPolicy(tuple(allowed_models), allow_model_provider)
@@ -134,29 +136,47 @@ def create_app(
         deadline = arrived + limits.timeout
         return ChatContext(choice.model, scorers, request_secrets, deadline, limits.timeout, choice.name), choice
 
+    async def admit_and_run(endpoint: _Endpoint, call: Any, ctx: ChatContext, choice: ModelChoice) -> Response:
+        slot = await gate.acquire(max_wait=ctx.remaining())
+        done = _releaser(slot.release, choice)
+        response: Response | None = None
+        try:
+            response = await asyncio.wait_for(endpoint.run(ctx, call, slot.release), ctx.remaining())
+        except asyncio.TimeoutError:
+            raise ctx.timed_out() from None
+        finally:
+            if isinstance(response, StreamingResponse):  # the stream releases at its end
+                response.background = BackgroundTask(done)
+            else:
+                done()
+        return response
+
     def guarded(endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             arrived = time.monotonic()
             request_secrets = secrets
+            token = current_secrets.set(secrets)
             try:
+                if draining.active:
+                    raise draining.error()
                 keys.check(request)
-                body = await read_json(request, limits.max_body_bytes)
+                read_timeout = min(limits.read_timeout, limits.timeout)
+                body = await read_json(request, limits.max_body_bytes, timeout=read_timeout, max_depth=limits.max_depth)
                 request_secrets = secrets.with_values(secrets_in(body))
+                current_secrets.set(request_secrets)
                 call = endpoint.parse(body, request)
+                messages = getattr(call, "messages", None)
+                if isinstance(messages, list):
+                    check_messages(messages, limits)
                 ctx, choice = context(call, request_secrets, arrived)
-                slot = await gate.acquire()
-                done = _releaser(slot.release, choice)
-                response: Response | None = None
-                try:
-                    response = await asyncio.wait_for(endpoint.run(ctx, call, slot.release), ctx.remaining())
-                except asyncio.TimeoutError:
-                    raise ctx.timed_out() from None
-                finally:
-                    if isinstance(response, StreamingResponse):  # the stream releases at its end
-                        response.background = BackgroundTask(done)
-                    else:
-                        done()
-                return response
+                return await run_watched(admit_and_run(endpoint, call, ctx, choice), request, draining)
+            except ClientGone:
+                logger.info(
+                    "tlm-hooks server: %s %s: the client disconnected; its work was cancelled",
+                    request.method,
+                    request.url.path,
+                )
+                return Response(status_code=499)  # nobody reads it
             except ApiError as exc:
                 if exc.status >= 500:
                     logger.warning(
@@ -171,10 +191,12 @@ def create_app(
                 message = request_secrets.scrub(f"{type(exc).__name__}: {exc}")
                 logger.error("tlm-hooks server: %s %s failed: %s", request.method, request.url.path, message)
                 return ApiError(500, f"internal error: {message}", kind="server_error").response(request_secrets)
+            finally:
+                current_secrets.reset(token)
 
         return handle
 
-    chat = guarded(_chat_endpoint(limits))
+    chat = guarded(_chat_endpoint())
     routes = [Route(path, chat, methods=["POST"]) for path in CHAT_PATHS]
     rest_routes: dict[str, tuple[Callable[[Any, int], Any], Callable[[ChatContext, Any], Awaitable[Response]]]] = {
         "/api/chat/score": (rest.parse_chat_score, rest.run_chat_score),
@@ -207,5 +229,6 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     document = openapi_document(app.routes, auth=keys.enabled)
     app.state.gate = gate
+    app.state.draining = draining
     app.state.limits = limits
     return app

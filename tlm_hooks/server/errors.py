@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.responses import JSONResponse
 
-__all__ = ["ApiError", "Secrets", "bad_field", "model_error", "secrets_in"]
+__all__ = [
+    "ApiError",
+    "Secrets",
+    "bad_field",
+    "model_error",
+    "secrets_in",
+    "current_secrets",
+    "install_log_scrubbing",
+    "LogScrubber",
+]
 
 
 class ApiError(Exception):
@@ -35,8 +47,10 @@ class ApiError(Exception):
     def response(self, secrets: Secrets | None = None) -> JSONResponse:
         """The reply, with every known secret scrubbed from the message."""
         body = self.body()
-        if secrets is not None:
-            body["error"]["message"] = secrets.scrub(self.message)
+        secrets = secrets or Secrets()
+        body["error"]["message"] = secrets.scrub(self.message)
+        if self.param is not None:
+            body["error"]["param"] = secrets.scrub(self.param)
         headers = dict(self.headers)
         if self.status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
@@ -46,6 +60,22 @@ class ApiError(Exception):
 def bad_field(param: str, message: str) -> ApiError:
     """A 400 naming the offending field."""
     return ApiError(400, f"invalid '{param}': {message}", param)
+
+
+# Secret-looking text, hidden even when the server was not told the value: bearer tokens,
+# OpenAI/Anthropic-style keys, and the value after a key-like name (``api-key: x``, ``?api_key=x``).
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)(bearer\s+)(?![<*])[^\s'\"]+"), r"\1***"),
+    (re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?)(?![\s'\"<*]|bearer\b)[^'\"\n,}]+"), r"\1***"),
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "***"),
+    (
+        re.compile(
+            r"(?i)(\b(?:x-)?(?:api[-_]?key|access[-_]?token|auth[-_]?token|client[-_]?secret|secret|password)"
+            r"['\"]?\s*[:=]\s*['\"]?)(?![\s'\"<*])[^\s'\",}&]+"
+        ),
+        r"\1***",
+    ),
+)
 
 
 class Secrets:
@@ -59,10 +89,71 @@ class Secrets:
         return Secrets(self._values | set(values))
 
     def scrub(self, text: str) -> str:
-        """``text`` with every secret (and any ``Bearer <token>``) replaced by ``***``."""
+        """``text`` with every known secret and every secret-looking token replaced by ``***``."""
         for value in sorted(self._values, key=len, reverse=True):
             text = text.replace(value, "***")
-        return re.sub(r"(?i)(bearer\s+)[^\s'\"]+", r"\1***", text)
+        for pattern, replacement in _SECRET_PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+current_secrets: contextvars.ContextVar[Secrets | None] = contextvars.ContextVar(
+    "tlm_hooks_server_secrets", default=None
+)
+"""The secrets of the request being handled (its body's keys too), for log scrubbing."""
+
+
+class LogScrubber(logging.Filter):
+    """A logging filter that scrubs every record: the registered servers' secrets, the current
+    request's, and secret-looking text; access-log lines lose their query string."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: weakref.WeakSet[Secrets] = weakref.WeakSet()
+
+    def add(self, secrets: Secrets) -> None:
+        """Also scrub ``secrets`` (for as long as that object lives)."""
+        self._secrets.add(secrets)
+
+    def scrub(self, text: str) -> str:
+        """``text`` scrubbed of every secret this filter knows."""
+        values: set[str] = set()
+        for secrets in [*list(self._secrets), current_secrets.get()]:
+            if secrets is not None:
+                values |= secrets._values
+        return Secrets(values).scrub(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            # uvicorn's access formatter unpacks these five: keep the shape, drop the query
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).split("?", 1)[0], version, status)
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: let logging report it as it would
+            return True
+        record.msg, record.args = self.scrub(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
+        return True
+
+
+_LOG_SCRUBBER = LogScrubber()
+_SCRUBBED_LOGGERS = ("tlm_hooks", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "LiteLLM")
+
+
+def install_log_scrubbing(secrets: Secrets) -> LogScrubber:
+    """Scrub ``secrets`` (and secret-looking text) from every record of the server's loggers:
+    ``tlm_hooks``, uvicorn's, httpx's and litellm's. Returns the (process-wide) filter."""
+    _LOG_SCRUBBER.add(secrets)
+    for name in _SCRUBBED_LOGGERS:
+        logging.getLogger(name).addFilter(_LOG_SCRUBBER)
+    return _LOG_SCRUBBER
 
 
 def model_error(exc: BaseException) -> ApiError:

@@ -1,7 +1,9 @@
-"""`ServerThread`: serve an ASGI app with uvicorn on a loopback port from a background thread."""
+"""Serving with uvicorn: ``server_config`` (read timeouts, graceful shutdown) and ``ServerThread``,
+which serves an app on a loopback port from a background thread."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -15,7 +17,62 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("the server needs starlette and uvicorn: pip install 'tlm-hooks[server]'") from exc
 
-__all__ = ["ServerThread"]
+__all__ = ["ServerThread", "server_config", "DEFAULT_READ_TIMEOUT"]
+
+DEFAULT_READ_TIMEOUT = 30.0
+_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open (uvicorn's default)
+
+
+def _header_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, closing a connection whose request headers have not all arrived
+    ``seconds`` after it opened (or after its previous response): uvicorn bounds only idle time."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self._header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            waiting_for_headers = self.cycle is None or self.cycle.response_complete
+            if waiting_for_headers and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeoutH11Protocol
+
+
+def server_config(app: Any, *, graceful_shutdown: float, **kwargs: Any) -> uvicorn.Config:
+    """A uvicorn ``Config`` for ``app`` that bounds slow clients: request headers must arrive
+    within the app's ``limits.read_timeout`` (``DEFAULT_READ_TIMEOUT`` for other apps), idle
+    keep-alive connections close after 5 s, and shutdown waits ``graceful_shutdown`` seconds."""
+    limits = getattr(getattr(app, "state", None), "limits", None)
+    read_timeout = float(getattr(limits, "read_timeout", DEFAULT_READ_TIMEOUT))
+    return uvicorn.Config(
+        app,
+        http=_header_timeout_protocol(read_timeout),
+        timeout_keep_alive=min(_KEEP_ALIVE, read_timeout),
+        timeout_graceful_shutdown=max(1, round(graceful_shutdown)),
+        **kwargs,
+    )
 
 
 class ServerThread:
@@ -75,12 +132,12 @@ class ServerThread:
         sock.bind((self.host, self._requested_port))
         self._socket = sock
         self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
+        config = server_config(
             self.app,
+            graceful_shutdown=self.shutdown_timeout,
             log_config=None,
             log_level=self._log_level,
             access_log=False,
-            timeout_graceful_shutdown=max(1, int(self.shutdown_timeout)),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"tlm-hooks-server-{self._port}", daemon=True)
@@ -96,6 +153,9 @@ class ServerThread:
         """Shut down (bounded by ``shutdown_timeout``); safe to call more than once."""
         server, thread = self._server, self._thread
         if server is not None and thread is not None and thread.is_alive():
+            draining = getattr(getattr(self.app, "state", None), "draining", None)
+            if draining is not None:  # requests in flight get a 503 before uvicorn cuts them off
+                draining.begin(max(0.0, self.shutdown_timeout - 1))
             server.should_exit = True
             thread.join(self.shutdown_timeout + 2)
             if thread.is_alive():

@@ -1,4 +1,9 @@
-"""`tlm-hooks serve`: run the TLM-compatible server with uvicorn (graceful shutdown on SIGINT/SIGTERM)."""
+"""`tlm-hooks serve`: run the TLM-compatible server with uvicorn (graceful shutdown on SIGINT/SIGTERM).
+
+Auth is on unless ``--no-auth`` says otherwise: keys come from ``--api-key``, ``--api-key-file``
+and ``TLM_HOOKS_API_KEYS``, and a source that yields no key (an unset shell variable, ``","``)
+is a startup error, never a silent switch to no auth.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,20 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["main", "build_parser", "load_model"]
+__all__ = ["main", "build_parser", "load_model", "api_keys", "KeyConfigError", "SHUTDOWN_SECONDS"]
 
 logger = logging.getLogger("tlm_hooks")
+
+KEYS_ENV = "TLM_HOOKS_API_KEYS"
+SHUTDOWN_SECONDS = 30  # after SIGINT/SIGTERM the process is gone within this many seconds
+_SHUTDOWN_MARGIN = 4  # of those: writing the 503s, closing connections and the model
+
+
+class KeyConfigError(ValueError):
+    """The API-key flags, file or environment do not give a usable choice; the message says why."""
 
 
 class _StopRequested(Exception):
@@ -59,7 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY",
-        help="accepted API key (repeatable); also env TLM_HOOKS_API_KEYS=k1,k2. Without any key, auth is off",
+        help=f"accepted API key (repeatable; visible in `ps`: prefer env {KEYS_ENV}=k1,k2 or --api-key-file)",
+    )
+    parser.add_argument(
+        "--api-key-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file of accepted API keys, one per line ('#' comments and blank lines ignored; repeatable)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without API keys: anyone who can reach the port can use the model",
     )
     parser.add_argument(
         "--model",
@@ -68,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         "of an OpenAI-compatible server (http(s)://host/v1)",
     )
     parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="CPU threads for a local/GGUF model (default: all cores)"
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="CPU threads for a local/GGUF model (default: half the cores, at most 4; 1 on a 2-core machine)",
     )
     parser.add_argument(
         "--upstream-model", default=None, help="model name to send upstream (URL --model only; default: the client's)"
@@ -83,7 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per request, queue included (120)")
     parser.add_argument("--max-body-bytes", type=_positive_int, default=1_000_000, help="request body limit (1000000)")
     parser.add_argument(
-        "--max-prompt-chars", type=_positive_int, default=100_000, help="limit on the prompt's characters (100000)"
+        "--max-prompt-chars",
+        type=_positive_int,
+        default=100_000,
+        help="limit on the prompt's characters: message contents, roles and names together (100000)",
+    )
+    parser.add_argument("--max-messages", type=_positive_int, default=1000, help="limit on messages per request (1000)")
+    parser.add_argument(
+        "--max-name-chars", type=_positive_int, default=64, help="limit on a message's role and name (64 characters)"
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=30.0,
+        help="seconds a client has to send its request headers, and again its body; slower ones are cut off (30)",
     )
     parser.add_argument("--no-score", action="store_true", help="serve plain completions, without tlm_metadata")
     parser.add_argument(
@@ -104,11 +145,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def api_keys(flags: Sequence[str], environ: Any = os.environ) -> list[str] | None:
-    """Keys from ``--api-key`` and ``TLM_HOOKS_API_KEYS`` (``None``: auth off)."""
-    keys = [k.strip() for k in flags if k.strip()]
-    keys += [k.strip() for k in environ.get("TLM_HOOKS_API_KEYS", "").split(",") if k.strip()]
-    return list(dict.fromkeys(keys)) or None
+def _keys_from_file(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyConfigError(f"--api-key-file {path!r} cannot be read: {exc}") from exc
+    keys = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not keys:
+        raise KeyConfigError(f"--api-key-file {path!r} holds no key (one key per line)")
+    return keys
+
+
+def api_keys(
+    flags: Sequence[str],
+    files: Sequence[str] = (),
+    *,
+    no_auth: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> list[str] | None:
+    """Keys from ``--api-key``, ``--api-key-file`` and ``TLM_HOOKS_API_KEYS``; ``None`` only with ``no_auth``.
+
+    Raises ``KeyConfigError`` when a source resolves to nothing (``--api-key ""``, a set but
+    empty variable, an empty file), when there is no key without ``no_auth``, or both.
+    """
+    keys: list[str] = []
+    for flag in flags:
+        if not flag.strip():
+            raise KeyConfigError(
+                "--api-key was given an empty value (an unset shell variable?): give a key, or choose --no-auth"
+            )
+        keys.append(flag.strip())
+    for path in files:
+        keys += _keys_from_file(path)
+    if KEYS_ENV in environ:
+        from_env = [k.strip() for k in environ[KEYS_ENV].split(",") if k.strip()]
+        if not from_env:
+            raise KeyConfigError(f"{KEYS_ENV} is set but holds no key (expected k1,k2,...): set keys or unset it")
+        keys += from_env
+    if no_auth and keys:
+        raise KeyConfigError("--no-auth was given together with API keys: choose one")
+    if no_auth:
+        return None
+    if not keys:
+        raise KeyConfigError(
+            f"no API key: give keys with {KEYS_ENV}=k1,k2 or --api-key-file PATH (or --api-key KEY, visible in `ps`), "
+            "or serve without auth with --no-auth"
+        )
+    return list(dict.fromkeys(keys))
 
 
 def load_model(
@@ -126,18 +210,23 @@ def load_model(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until interrupted; returns the exit status."""
+    # Ctrl-C must work even when SIGINT was inherited as ignored (a background job, nohup)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
-    import uvicorn
-
     from ..errors import MissingDependencyError
     from ..llm.local import LocalBackend
     from .app import create_app
     from .limits import Limits
+    from .runner import server_config
     from .scoring import DefaultScorers
 
     upstream_key = args.upstream_api_key or os.environ.get("TLM_HOOKS_UPSTREAM_API_KEY") or None
-    keys = api_keys(args.api_key)
+    try:
+        keys = api_keys(args.api_key, args.api_key_file, no_auth=args.no_auth)
+    except KeyConfigError as exc:
+        print(f"tlm-hooks serve: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         model = load_model(
@@ -159,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_concurrency=args.max_concurrency,
         max_queue=args.max_queue,
         timeout=args.timeout,
+        max_messages=args.max_messages,
+        max_name_chars=args.max_name_chars,
+        read_timeout=args.read_timeout,
     )
     scorer = (
         None
@@ -175,17 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow_model_provider=args.allow_model_provider,
     )
     if keys is None:
-        logger.warning("tlm-hooks serve: no API key given (--api-key / TLM_HOOKS_API_KEYS): auth is OFF")
+        logger.warning("tlm-hooks serve: --no-auth: serving without API keys")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("tlm-hooks serve: listening on %s, reachable from other machines", args.host)
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=max(1, int(min(args.timeout, 30))),
-    )
-    server = uvicorn.Server(config)
+    # in-flight requests get `grace` seconds, then a 503 `shutting_down`; the rest of the bound
+    # is for writing those replies and closing the model
+    grace = min(args.timeout, SHUTDOWN_SECONDS - _SHUTDOWN_MARGIN)
+    config = server_config(app, graceful_shutdown=grace + 2, host=args.host, port=args.port, log_level=args.log_level)
+    server = _draining_server(config, app.state.draining, grace)
     print(
         f"tlm-hooks serve: model {getattr(model, 'name', args.model)!r} on http://{args.host}:{args.port} "
         f"(auth {'on' if keys else 'off'})",
@@ -203,3 +292,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if close is not None:
             close()
     return 0
+
+
+def _draining_server(config: Any, draining: Any, grace: float) -> Any:
+    """A uvicorn ``Server`` that starts the app's draining (``grace`` seconds for requests in
+    flight, then 503 ``shutting_down``) as soon as a stop signal arrives."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            draining.begin(grace)
+            super().handle_exit(sig, frame)
+
+    return DrainingServer(config)
