@@ -201,7 +201,7 @@ def parse_chat_request(body: Any, *, extra_parameters: str | None = None) -> Cha
         "max_tokens": max_tokens,
         "temperature": _number(body, "temperature", 0.0, 2.0),
         "top_p": _number(body, "top_p", 0.0, 1.0),
-        "seed": _integer(body, "seed", -(2**63)),
+        "seed": _integer(body, "seed", -(2**63), 2**63 - 1),
         "stop": _stop(body),
         "logprobs": logprobs or None,
         "top_logprobs": top_logprobs,

@@ -54,11 +54,17 @@ class ModelPolicy:
         settings = options.options if options is not None else {}
         wanted = settings.get("model")
         provider = settings.get("model_provider")
-        if provider:
+        if provider is not None:  # even {}: a request that names a provider is refused, not half-served
             if not self.allow_model_provider:
                 raise ApiError(
                     400,
                     "options.model_provider is not accepted by this server (start it with --allow-model-provider)",
+                    "options.model_provider",
+                )
+            if not provider:
+                raise ApiError(
+                    400,
+                    "options.model_provider is empty: give api_base (an OpenAI-compatible endpoint) or provider",
                     "options.model_provider",
                 )
             return _provider_choice(provider, wanted or request_model)

@@ -10,6 +10,7 @@ preset or options other than ``base``, or that carry no logprobs to score from.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -85,17 +86,37 @@ def pick_scorer(source: ScorerSource | None, options: TLMOptions | None, has_log
 
 
 def token_logprobs(entries: Sequence[Mapping[str, Any]] | None) -> tuple[TokenLogprob, ...] | None:
-    """OpenAI ``logprobs.content`` entries as ``TokenLogprob``s (``None`` when there are none)."""
+    """OpenAI ``logprobs.content`` entries as ``TokenLogprob``s (``None`` when there are none).
+
+    Raises ``ValueError`` naming the first entry that is not ``{"token", "logprob", "top_logprobs"?}``.
+    """
     if not entries:
         return None
-    return tuple(
-        TokenLogprob(
-            str(entry.get("token", "")),
-            float(entry["logprob"]),
-            tuple((str(alt.get("token", "")), float(alt["logprob"])) for alt in entry.get("top_logprobs") or ()),
+    if not isinstance(entries, Sequence) or isinstance(entries, (str, bytes)):
+        raise ValueError(f"expected a list of logprob entries, got {type(entries).__name__}")
+    out = []
+    for i, entry in enumerate(entries):
+        alts = entry.get("top_logprobs") if isinstance(entry, Mapping) else None
+        if not isinstance(entry, Mapping) or not _is_logprob(entry.get("logprob")):
+            raise ValueError(f"entry {i}: expected an object with a number 'logprob'")
+        if alts is not None and (
+            not isinstance(alts, Sequence)
+            or isinstance(alts, (str, bytes))
+            or not all(isinstance(alt, Mapping) and _is_logprob(alt.get("logprob")) for alt in alts)
+        ):
+            raise ValueError(f"entry {i}: 'top_logprobs' must be a list of objects with a number 'logprob'")
+        out.append(
+            TokenLogprob(
+                str(entry.get("token", "")),
+                float(entry["logprob"]),
+                tuple((str(alt.get("token", "")), float(alt["logprob"])) for alt in alts or ()),
+            )
         )
-        for entry in entries
-    )
+    return tuple(out)
+
+
+def _is_logprob(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 async def run_scorer(source: ScorerSource | None, request: ScoreRequest, secrets: Secrets) -> dict[str, Any]:
