@@ -136,7 +136,14 @@ def _complete_rows(partial: Path) -> list[str]:
 def _start_and_wait(
     command: list[str], env: dict[str, str], partial: Path, rows_wanted: int
 ) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Ctrl-C must reach the child's KeyboardInterrupt even if this suite runs with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:

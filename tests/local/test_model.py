@@ -290,3 +290,31 @@ def test_closed_model_refuses_calls() -> None:
     instance.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         instance.chat(QUESTION, max_tokens=4)
+
+
+def test_cancelled_achat_stops_generating_at_once(model: LocalModel) -> None:
+    long_story = {"max_tokens": 400, "temperature": 1.0, "seed": 7}
+    full = model.chat(STORY, **long_story)["usage"]
+    assert full["completion_tokens"] > 100  # long enough that stopping early shows
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(model.achat(STORY, **long_story))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    with model._lock:  # the cancelled generation has let go of the model
+        generated = model._llama.n_tokens - full["prompt_tokens"]
+    assert 0 <= generated < full["completion_tokens"] // 2, (generated, full)
+    assert _text(model.chat(QUESTION, max_tokens=8))  # and the model serves the next call
+
+
+def test_default_threads_leave_cores_for_the_rest_of_the_machine(model: LocalModel) -> None:
+    import os
+
+    from tlm_hooks.local.model import default_threads
+
+    cores = os.cpu_count() or 1
+    assert model.n_threads == default_threads() == max(1, min(4, cores // 2))
