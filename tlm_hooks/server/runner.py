@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["ServerThread", "server_config", "DEFAULT_READ_TIMEOUT"]
 
 DEFAULT_READ_TIMEOUT = 30.0
-_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open (uvicorn's default)
+_KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open (uvicorn's default)
 
 
 def _header_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
@@ -69,7 +69,7 @@ def server_config(app: Any, *, graceful_shutdown: float, **kwargs: Any) -> uvico
     return uvicorn.Config(
         app,
         http=_header_timeout_protocol(read_timeout),
-        timeout_keep_alive=min(_KEEP_ALIVE, read_timeout),
+        timeout_keep_alive=max(1, min(_KEEP_ALIVE, int(read_timeout))),
         timeout_graceful_shutdown=max(1, round(graceful_shutdown)),
         **kwargs,
     )
