@@ -238,6 +238,8 @@ def test_trustworthy_rag_score_and_generate_with_the_default_evals(server: Serve
             "score": rag.score(query=query, context=context, response="January"),
             "generate": rag.generate(query=query, context=context),
         }
+        scored = dict(out["score"])
+        out["explanation"] = rag.get_explanation(query=query, context=context, response="January", tlm_result=scored)
         print(json.dumps(out))
         """,
     )
@@ -247,6 +249,7 @@ def test_trustworthy_rag_score_and_generate_with_the_default_evals(server: Serve
     assert all(_score(out["score"][name]["score"]) is not None for name in ["trustworthiness", *names])
     assert out["generate"]["response"].strip() and list(out["generate"]) == ["response", "trustworthiness", *names]
     _score(out["generate"]["trustworthiness"]["score"])
+    assert isinstance(out["explanation"], str) and out["explanation"].strip()
 
 
 # -- TLMChatCompletion: the seeds' Workflows 1 and 2 (VPC) and the hosted flavour -------------------

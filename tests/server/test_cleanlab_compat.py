@@ -222,3 +222,11 @@ def test_our_cleanlab_backend_reads_the_servers_errors() -> None:
         with pytest.raises(CleanlabBadRequestError) as info:
             backend.prompt("What is 2+2? " * 10)
         assert info.value.status == 422 and "max_prompt_chars" in str(info.value)
+
+
+def test_prompt_says_it_returns_one_candidate() -> None:
+    client = _client()
+    best = client.post(PROMPT, json={"prompt": "2+2?", "quality": "best"}).json()
+    assert any("num_candidate_responses" in line for line in best["log"]["warnings"])
+    base = client.post(PROMPT, json={"prompt": "2+2?", "quality": "base"}).json()
+    assert "warnings" not in base["log"]
