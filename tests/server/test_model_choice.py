@@ -218,3 +218,15 @@ def test_backend_chat_model_speaks_openai_shapes_through_the_server() -> None:
     events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]" and '"Four."' in events[0] and '"usage"' in events[-2]
     assert "tlm_metadata" in events[-2]
+
+
+def test_the_scorer_never_sees_a_model_the_server_did_not_serve() -> None:
+    from server_fakes import RecordingScorer
+
+    scorer = RecordingScorer()
+    client = TestClient(create_app(FakeModel(), scorer=scorer), raise_server_exceptions=False)
+    options = {"model": "gpt-4.1-mini", "log": ["explanation"]}
+    assert client.post(CHAT, json={"messages": QUESTION, "options": options}).status_code == 200
+    assert dict(scorer.requests[-1].options.options) == {"log": ["explanation"]}  # would be judged by litellm
+    assert client.post(CHAT, json={"messages": QUESTION, "options": {"model": "local"}}).status_code == 200
+    assert scorer.requests[-1].options.options["model"] == "local"
