@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI
-from server_fakes import FakeModel
+from server_fakes import FakeModel, RecordingScorer
 from starlette.testclient import TestClient
 
 from tlm_hooks.llm.base import Generation
@@ -221,8 +221,6 @@ def test_backend_chat_model_speaks_openai_shapes_through_the_server() -> None:
 
 
 def test_the_scorer_never_sees_a_model_the_server_did_not_serve() -> None:
-    from server_fakes import RecordingScorer
-
     scorer = RecordingScorer()
     client = TestClient(create_app(FakeModel(), scorer=scorer), raise_server_exceptions=False)
     options = {"model": "gpt-4.1-mini", "log": ["explanation"]}
