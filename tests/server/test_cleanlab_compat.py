@@ -192,7 +192,7 @@ def test_explanation_scores_again_and_says_when_the_score_differs() -> None:
     data = client.post(EXPLANATION, json=body).json()
     assert data["explanation"] == "Looks right." and data["trustworthiness_score"] == 0.9
     assert any("given score was 0.200" in line for line in data["log"]["warnings"])
-    assert seen[0].options.quality_preset == "low" and seen[0].options.wants_explanation
+    assert seen[0].options.quality_preset == "base" and seen[0].options.wants_explanation
     same = client.post(EXPLANATION, json={**body, "response": {"response": "4", "trustworthiness_score": 0.9}}).json()
     assert not any("given score" in line for line in same["log"].get("warnings", ()))
 
