@@ -121,3 +121,48 @@ async def test_stream_response_pickles_with_metadata(fake: Any, make_client: Any
     list(stream)
     whole = pickle.loads(pickle.dumps(stream.tlm_response))
     assert score_of(whole) == pytest.approx(prob(-0.3))
+
+
+async def test_scored_result_dumps_and_compares_like_the_sdks_own(fake: Any, make_client: Any, is_async: bool) -> None:
+    """``tlm_metadata`` is an attribute, not part of the model: ``model_dump``, ``to_json``,
+    ``to_dict``, ``repr`` and ``==`` are exactly those of the unhooked response."""
+    messages = [{"role": "user", "content": "hi"}]
+    plain = await resolve(make_client(is_async).chat.completions.create(model="m", messages=messages))
+    client = tlm_hooks.patch(make_client(is_async), scorer=lambda request: 0.7)
+    scored = await resolve(client.chat.completions.create(model="m", messages=messages))
+    assert scored.tlm_metadata == {"trustworthiness_score": 0.7}
+    assert not hasattr(plain, "tlm_metadata")
+    assert scored.model_dump() == plain.model_dump()
+    assert "tlm_metadata" not in scored.model_dump_json()
+    assert scored.to_json() == plain.to_json()
+    assert scored.to_dict() == plain.to_dict()
+    assert repr(scored) == repr(plain)
+    assert scored == plain and plain == scored
+    assert scored.model_extra == plain.model_extra
+    for clone in (pickle.loads(pickle.dumps(scored)), copy.deepcopy(scored), scored.model_copy(deep=True)):
+        assert clone.tlm_metadata == {"trustworthiness_score": 0.7}
+        assert clone == plain
+        assert clone.model_dump() == plain.model_dump()
+
+
+async def test_streamed_answer_keeps_metadata_out_of_its_dump(fake: Any, make_client: Any, is_async: bool) -> None:
+    client = tlm_hooks.patch(make_client(is_async), scorer=lambda request: 0.7)
+    stream = await resolve(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+    await drain(stream, is_async=is_async)
+    whole = stream.tlm_response
+    assert whole.tlm_metadata == {"trustworthiness_score": 0.7}
+    assert "tlm_metadata" not in whole.model_dump() and "tlm_metadata" not in repr(whole)
+    assert pickle.loads(pickle.dumps(whole)).tlm_metadata == whole.tlm_metadata
+
+
+async def test_backend_metadata_stays_in_the_response_as_received(fake: Any, make_client: Any, is_async: bool) -> None:
+    """Routed to a TLM backend, ``tlm_metadata`` is part of what the server sent: the SDK keeps it
+    as an extra field, and the hook leaves it there (so it is in ``model_dump`` as without the hook)."""
+    fake.push(Reply(tlm_score=0.61), Reply(tlm_score=0.61))
+    messages = [{"role": "user", "content": "hi"}]
+    plain = await resolve(make_client(is_async).chat.completions.create(model="m", messages=messages))
+    client = tlm_hooks.route(make_client(is_async))
+    routed = await resolve(client.chat.completions.create(model="m", messages=messages))
+    assert routed.tlm_metadata["trustworthiness_score"] == pytest.approx(0.61)
+    assert routed.model_dump()["tlm_metadata"] == routed.tlm_metadata
+    assert plain.model_dump()["tlm_metadata"]["trustworthiness_score"] == pytest.approx(0.61)

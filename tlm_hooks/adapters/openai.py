@@ -44,6 +44,7 @@ class OpenAIAdapter:
     """Reads and writes `openai` chat-completion requests, responses and chunks."""
 
     sdk = "openai"
+    client_classes = CLIENT_CLASSES  # clients that may cache raw-response wrappers
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -185,11 +186,19 @@ class OpenAIAdapter:
         return data if isinstance(data, Mapping) else None
 
     def attach(self, response: Any, result: TrustResult) -> Any:
+        """Put ``tlm_metadata`` on ``response`` as a plain instance attribute.
+
+        It is not a pydantic field or extra, so ``model_dump``/``to_json``/``repr``/``==`` are
+        those of the SDK's own response, while attribute access, pickling and (deep) copies keep
+        it (pydantic carries the instance ``__dict__``). A ``tlm_metadata`` the backend sent is
+        part of the response as received: it stays where the SDK put it and is updated there.
+        """
+        data = result.to_dict()
         extra = getattr(response, "__pydantic_extra__", None)
-        if isinstance(extra, dict):  # extra="allow" models: the same as setattr, minus its dispatch
-            extra["tlm_metadata"] = result.to_dict()
+        if isinstance(extra, dict) and "tlm_metadata" in extra:
+            extra["tlm_metadata"] = data
         else:
-            response.tlm_metadata = result.to_dict()
+            object.__setattr__(response, "tlm_metadata", data)  # past pydantic's __setattr__, which would make it an extra
         return response
 
     # -- streams ----------------------------------------------------------------------------
