@@ -83,7 +83,7 @@ def _with_concurrency(scorer: Scorer, limit: int, spec: str) -> Scorer:
     derived = isinstance(scorer, BaseScorer) and all(
         getattr(type(scorer), name) is getattr(BaseScorer, name) for name in ("score_batch", "ascore_batch")
     )
-    if not derived:
+    if not derived or not isinstance(scorer, BaseScorer):
         raise DatasetError(
             f"--max-concurrency cannot be applied to --scorer {spec}: it is not a BaseScorer with the derived "
             "batch methods (its own score_batch/ascore_batch decide how many rows run at once); leave out "
