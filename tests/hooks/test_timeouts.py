@@ -7,6 +7,7 @@ as a slow, failing test rather than a hung suite) and is released at the end of 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -156,6 +157,7 @@ def test_stuck_sync_scorers_hold_at_most_the_pool(
     four scores are taken off the queue unstarted; every call still returns at its deadline."""
     monkeypatch.setattr(deadline, "SCORING_THREADS", 2)
     monkeypatch.setattr(deadline, "_pool", None)
+    monkeypatch.setattr(deadline, "_pool_pid", 0)
     client = tlm_hooks.patch(make_client(), scorer=hanging_sync, policy=TrustPolicy(score_timeout=TIMEOUT))
     results: list[Any] = []
 
@@ -229,3 +231,21 @@ async def test_score_completion_honours_the_timeout(is_async: bool, hanging_sync
     assert time.monotonic() - started < TIMEOUT + 2.0
     with pytest.raises(InvalidOptionError, match="score_timeout"):
         tlm_hooks.score_completion(_completion(), score_timeout=-1, model="m", messages=MESSAGES)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_scores_on_its_own_threads() -> None:
+    """A pre-fork server (gunicorn --preload) forks after the parent scored: the child must not
+    wait on the parent's scoring threads, which it does not have."""
+    request = tlm_hooks.ScoreRequest("4", prompt="2+2?")
+    scorer = tlm_hooks.FunctionScorer(lambda r: 0.5)
+    assert deadline.score_within(scorer, request, 5.0).trustworthiness_score == 0.5  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        try:
+            ok = deadline.score_within(scorer, request, 2.0).trustworthiness_score == 0.5
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import logging
+import os
 import threading
 import time
 from collections.abc import Coroutine
@@ -35,6 +36,7 @@ SCORING_THREADS = 16
 
 _pool_lock = threading.Lock()
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_pid = 0
 _overdue_lock = threading.Lock()
 _overdue = 0  # sync scores still running past their deadline
 
@@ -53,10 +55,12 @@ def stuck_scorer_threads() -> int:
 
 
 def _scoring_pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
+    global _pool, _pool_pid, _overdue
     with _pool_lock:
-        if _pool is None:
+        if _pool is None or _pool_pid != os.getpid():  # a forked child has none of the parent's threads
             _pool = concurrent.futures.ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="tlm-hooks-score")
+            _pool_pid = os.getpid()
+            _overdue = 0
         return _pool
 
 
@@ -120,13 +124,18 @@ async def ascore_within(scorer: Scorer, request: ScoreRequest, timeout: float | 
         return await scorer.ascore(request)
     if _sync_only(scorer):  # on our pool, not the app's default executor
         future = _submit(scorer, request)
+        waiting = asyncio.wrap_future(future)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
-        except asyncio.TimeoutError:
-            raise _abandon(future, timeout) from None
+            done, _ = await asyncio.wait({waiting}, timeout=timeout)
         except asyncio.CancelledError:
             future.cancel()
+            waiting.cancel()
             raise
+        if done:
+            return waiting.result()
+        error = _abandon(future, timeout)
+        waiting.cancel()  # a late result is then dropped, even after this loop has closed
+        raise error
     return await _cancel_after(scorer.ascore(request), timeout)
 
 
