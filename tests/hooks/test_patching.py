@@ -217,6 +217,15 @@ async def test_raw_response_accessed_before_patch_all_is_scored(fake: Any, make_
     assert early_client_level is not client.with_raw_response
 
 
+def test_patch_all_does_not_load_the_module_level_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding existing clients must not touch `openai.chat` & co.: lazy proxies that build
+    openai's module-level client when asked for their class."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setattr(openai, "_client", None)
+    tlm_hooks.patch_all(scorer=lambda request: 0.5)
+    assert openai._client is None
+
+
 async def test_with_streaming_response_still_works(fake: Any, make_client: Any) -> None:
     """`with_streaming_response` hands back the SDK's own response object (headers, lazy body)."""
     client = make_client()

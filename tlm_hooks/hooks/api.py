@@ -164,8 +164,15 @@ def _forget_cached_wrappers_of_live_clients(sdks: tuple[str, ...]) -> None:
     classes = tuple(cls for adapter in adapters for cls in getattr(adapter, "client_classes", ()))
     if not classes:
         return
+    # by exact type, cached per type: isinstance() would read `__class__`, which makes lazy proxies
+    # (openai's module-level client) load what they stand for
+    is_client: dict[type, bool] = {}
     for obj in gc.get_objects():
-        if isinstance(obj, classes):
+        kind = type(obj)
+        hit = is_client.get(kind)
+        if hit is None:
+            hit = is_client[kind] = issubclass(kind, classes)
+        if hit:
             for adapter in adapters:
                 if adapter.is_client(obj):
                     adapter.forget_cached_wrappers(obj)
