@@ -170,3 +170,21 @@ async def test_backend_metadata_stays_in_the_response_as_received(fake: Any, mak
     assert routed.tlm_metadata["trustworthiness_score"] == pytest.approx(0.61)
     assert routed.model_dump()["tlm_metadata"] == routed.tlm_metadata
     assert plain.model_dump()["tlm_metadata"]["trustworthiness_score"] == pytest.approx(0.61)
+
+
+async def test_assigning_tlm_metadata_reads_back_what_was_assigned(fake: Any, make_client: Any) -> None:
+    """Code that sets ``response.tlm_metadata`` itself (the seeds' Workflow 2 decorator) reads back
+    its own value: on a scored response it replaces the hook's score (still out of the dump); on
+    an unscored one it is an extra field, as pydantic makes it without tlm-hooks."""
+    messages = [{"role": "user", "content": "hi"}]
+    scored = tlm_hooks.patch(make_client(), scorer=lambda request: 0.7).chat.completions.create(model="m", messages=messages)
+    scored.tlm_metadata = {"trustworthiness_score": 0.2}
+    assert scored.tlm_metadata == {"trustworthiness_score": 0.2}
+    assert "tlm_metadata" not in scored.model_dump()
+    assert pickle.loads(pickle.dumps(scored)).tlm_metadata == {"trustworthiness_score": 0.2}
+    plain = make_client().chat.completions.create(model="m", messages=messages)
+    plain.tlm_metadata = {"trustworthiness_score": 0.4}
+    assert plain.tlm_metadata == {"trustworthiness_score": 0.4}
+    assert plain.model_dump()["tlm_metadata"] == {"trustworthiness_score": 0.4}
+    del plain.tlm_metadata
+    assert not hasattr(plain, "tlm_metadata")
