@@ -83,15 +83,6 @@ async def _ask_and_read(client: Any, *, stream: bool, is_async: bool) -> tuple[A
     return result, result.choices[0].message.content
 
 
-def test_default_and_validation() -> None:
-    assert TrustPolicy().score_timeout == 120.0
-    assert TrustPolicy(score_timeout=None).score_timeout is None
-    assert TrustPolicy(score_timeout=2).score_timeout == 2
-    for bad in (0, -1.0, float("nan"), float("inf"), True, "30"):
-        with pytest.raises(InvalidOptionError, match="score_timeout"):
-            TrustPolicy(score_timeout=bad)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 async def test_hanging_sync_scorer_fails_open_at_the_deadline(
     fake: Any, make_client: Any, is_async: bool, stream: bool, hanging_sync: HangingSync
