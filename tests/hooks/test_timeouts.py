@@ -149,7 +149,8 @@ def test_stuck_sync_scorers_hold_at_most_the_pool(
     monkeypatch.setattr(deadline, "SCORING_THREADS", 2)
     monkeypatch.setattr(deadline, "_pool", None)
     monkeypatch.setattr(deadline, "_pool_pid", 0)
-    client = tlm_hooks.patch(make_client(), scorer=hanging_sync, policy=TrustPolicy(score_timeout=TIMEOUT))
+    # a longer deadline here: both pool threads must have started their score before it passes
+    client = tlm_hooks.patch(make_client(), scorer=hanging_sync, policy=TrustPolicy(score_timeout=1.0))
     results: list[Any] = []
 
     def call() -> None:
