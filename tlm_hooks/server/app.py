@@ -30,6 +30,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import rest
 from .auth import KeyChecker
+from .azure_openai import AZURE_OPENAI_PATHS, azure_chat_body
 from .chat import ChatContext, ChatModel, ChatRequest, complete, messages_text, parse_chat_request, stream
 from .errors import ApiError, Secrets, secrets_in
 from .limits import Gate, Limits, check_text_length, read_json
@@ -58,11 +59,16 @@ class _Endpoint:
     run: Callable[[ChatContext, Any, Callable[[], None]], Awaitable[Response]]
 
 
-def _chat_endpoint(limits: Limits) -> _Endpoint:
+def _chat_endpoint(
+    limits: Limits, prepare: Callable[[Any, Request], tuple[Any, tuple[str, ...]]] | None = None
+) -> _Endpoint:
+    """``prepare`` adapts a body to the URL it came on (Azure's deployment paths) and may add warnings."""
+
     def parse(body: Any, request: Request) -> ChatRequest:
+        body, warnings = prepare(body, request) if prepare is not None else (body, ())
         chat = parse_chat_request(body, extra_parameters=request.headers.get("extra-parameters"))
         check_text_length("messages", messages_text(chat.messages), limits.max_prompt_chars)
-        return chat
+        return dataclasses.replace(chat, warnings=(*warnings, *chat.warnings)) if warnings else chat
 
     async def run(ctx: ChatContext, chat: ChatRequest, release: Callable[[], None]) -> Response:
         return await (stream(ctx, chat, release) if chat.stream else complete(ctx, chat))
@@ -176,6 +182,8 @@ def create_app(
 
     chat = guarded(_chat_endpoint(limits))
     routes = [Route(path, chat, methods=["POST"]) for path in CHAT_PATHS]
+    azure_chat = guarded(_chat_endpoint(limits, azure_chat_body))
+    routes.extend(Route(path, azure_chat, methods=["POST"]) for path in AZURE_OPENAI_PATHS)
     rest_routes: dict[str, tuple[Callable[[Any, int], Any], Callable[[ChatContext, Any], Awaitable[Response]]]] = {
         "/api/chat/score": (rest.parse_chat_score, rest.run_chat_score),
         "/api/v0/trustworthy_llm/prompt": (rest.parse_prompt, rest.run_prompt),
