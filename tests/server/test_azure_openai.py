@@ -112,8 +112,15 @@ def test_preview_api_versions_post_without_a_deployment(server: ServerThread, mo
     seen: list[httpx.Request] = []
     client = _azure(server.base_url + "/api", api_version=version, seen=seen)
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
-    assert seen[0].url.path == "/api/openai/chat/completions"
+    # newer SDKs leave the deployment out of the path for these versions; older ones put it in
+    assert seen[0].url.path in ("/api/openai/chat/completions", "/api/openai/deployments/gpt-4o-mini/chat/completions")
     assert model.calls[0]["model"] == "gpt-4o-mini" and reply.tlm_metadata["trustworthiness_score"] > 0
+    direct = httpx.post(
+        f"{server.base_url}/api/openai/chat/completions?api-version={version}",
+        json={"model": "gpt-4o", "messages": QUESTION},
+        headers={"api-key": KEY},
+    )
+    assert direct.status_code == 200 and model.calls[1]["model"] == "gpt-4o"
 
 
 def test_azure_v1_api_through_the_openai_client(server: ServerThread, model: NamedModel) -> None:

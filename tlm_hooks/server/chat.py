@@ -45,16 +45,17 @@ USED_PARAMETERS = frozenset(
 # bookkeeping that does not change the answer, so ignoring it is not dropping an option
 NEUTRAL_PARAMETERS = frozenset(
     {"user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key",
-     "prompt_cache_retention", "parallel_tool_calls"}
+     "prompt_cache_retention", "prompt_cache_options", "parallel_tool_calls"}
 )  # fmt: skip
 # would change the answer, but this server cannot do them: accepted, and the reply says they were ignored
 UNSUPPORTED_PARAMETERS = frozenset(
     {"tools", "tool_choice", "functions", "function_call", "response_format", "frequency_penalty",
      "presence_penalty", "logit_bias", "reasoning_effort", "verbosity", "modalities", "audio", "prediction",
-     "web_search_options", "data_sources"}  # data_sources: Azure OpenAI "on your data"
+     "web_search_options", "moderation", "data_sources"}  # data_sources: Azure OpenAI "on your data"
 )  # fmt: skip
 OPENAI_PARAMETERS = USED_PARAMETERS | NEUTRAL_PARAMETERS | UNSUPPORTED_PARAMETERS
 _TYPO_CUTOFF = 0.8  # difflib ratio: "qualty_preset"/"optoins" are refused, "mask" (0.75 to "task") is not
+_HINT_CUTOFF = 0.85  # suggest "temperature" for "temprature", not "top_p" for vLLM's "top_k"
 _RENAMED = {"quality": "quality_preset"}  # the REST API's name for the preset
 _SORTED_OPENAI_PARAMETERS = sorted(OPENAI_PARAMETERS)
 _MAX_NAMED_UNKNOWN = 10  # a body of a thousand junk keys gets a count, not a thousand warnings
@@ -232,7 +233,7 @@ def check_parameters(body: Mapping[str, Any], *, strict: bool = False) -> tuple[
             raise bad_field(shown, "unknown parameter, not allowed with header 'extra-parameters: error'")
         unknown.append(shown)
     for shown in unknown[:_MAX_NAMED_UNKNOWN]:
-        near = _closest(shown, _SORTED_OPENAI_PARAMETERS)
+        near = _closest(shown, _SORTED_OPENAI_PARAMETERS, _HINT_CUTOFF)
         hint = f" (did you mean {near!r}?)" if near else ""
         warnings.append(f"ignored unknown parameter {shown!r}{hint}")
     if len(unknown) > _MAX_NAMED_UNKNOWN:
@@ -240,8 +241,8 @@ def check_parameters(body: Mapping[str, Any], *, strict: bool = False) -> tuple[
     return tuple(warnings)
 
 
-def _closest(key: str, names: Sequence[str]) -> str | None:
-    matches = difflib.get_close_matches(key, names, 1, _TYPO_CUTOFF)
+def _closest(key: str, names: Sequence[str], cutoff: float = _TYPO_CUTOFF) -> str | None:
+    matches = difflib.get_close_matches(key, names, 1, cutoff)
     return matches[0] if matches else None
 
 
