@@ -102,6 +102,8 @@ class ChatContext:
     deadline: float  # time.monotonic() by which the whole reply must be done
     timeout: float
     model_name: str | None = None  # the model name to ask ``model`` for (models that serve several)
+    answered_by: str | None = None  # the name of the model that answers (reply header ``x-tlm-hooks-model``)
+    warnings: tuple[str, ...] = ()  # lines for the reply's ``log.warnings`` (e.g. a substituted model)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (at least a sliver, so waits raise rather than skip)."""
@@ -316,15 +318,7 @@ async def _score(ctx: ChatContext, chat: ChatRequest, text: str, entries: Any, m
         model=model,
         options=chat.options,
     )
-    return with_warnings(await run_scorer(ctx.scorers, request, ctx.secrets), chat.warnings)
-
-
-def with_warnings(metadata: dict[str, Any], warnings: tuple[str, ...]) -> dict[str, Any]:
-    """``metadata`` with ``warnings`` added to ``log.warnings`` (after any the scorer wrote)."""
-    if warnings:
-        log = metadata.setdefault("log", {})
-        log["warnings"] = [*(log.get("warnings") or ()), *warnings]
-    return metadata
+    return await run_scorer(ctx.scorers, request, ctx.secrets, (*ctx.warnings, *chat.warnings))
 
 
 def _logged_model_error(ctx: ChatContext, exc: BaseException) -> ApiError:
