@@ -48,6 +48,14 @@ class ServeProcess:
         self.stop()
         raise AssertionError(f"tlm-hooks serve did not come up within {startup_timeout:g}s:\n{self.output()}")
 
+    def warm_up(self, messages: list[dict[str, str]], headers: dict[str, str]) -> None:
+        """One throwaway completion of ``messages``: the embedded model's greedy answer to a prompt
+        it has not seen yet can differ from its answer once the prompt is in its cache, and
+        tests compare answers across calls."""
+        body = {"messages": messages, "max_tokens": 4}
+        reply = httpx.post(f"{self.base_url}/v1/chat/completions", json=body, headers=headers, timeout=300)
+        assert reply.status_code == 200, reply.text
+
     def output(self) -> str:
         """Everything the server printed so far."""
         self._log.seek(0)
