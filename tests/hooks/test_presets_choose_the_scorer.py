@@ -91,7 +91,11 @@ def test_trust_scored_with_a_preset_runs_the_engine(fake: FakeOpenAI) -> None:
 
     @tlm_hooks.trust_scored(**_judge_options(fake, "low"))
     def answer(prompt: str) -> str:
-        return client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": prompt}]).choices[0].message.content
+        return (
+            client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": prompt}])
+            .choices[0]
+            .message.content
+        )
 
     result = answer("What is 2+2?")
     assert "self_reflection" in result.tlm_metadata["log"]["per_component_score"]
@@ -115,3 +119,11 @@ def test_route_sends_the_preset_to_the_backend(fake: FakeOpenAI) -> None:
     client.chat.completions.create(model="gpt-x", messages=MESSAGES)
     body = fake.requests[0].body
     assert body["quality_preset"] == "medium" and body["options"] == {"log": ["explanation"]}
+
+
+def test_patch_all_with_a_preset_runs_the_engine(fake: FakeOpenAI) -> None:
+    tlm_hooks.patch_all(quality_preset="low", sdks=("openai",))
+    reply = _client(fake).chat.completions.create(model="gpt-x", messages=MESSAGES)
+    assert "self_reflection" in reply.tlm_metadata["log"]["per_component_score"]
+    with pytest.raises(InvalidOptionError):
+        tlm_hooks.patch_all(scorer=tlm_hooks.LogprobScorer(), quality_preset="low", sdks=("openai",))

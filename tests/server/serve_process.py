@@ -41,7 +41,9 @@ class ServeProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"tlm-hooks serve exited early:\n{self.output()}")
             try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                health = httpx.get(f"{self.base_url}/health", timeout=1)
+                if health.status_code == 200:
+                    self.served_model: str = health.json()["model"]
                     return
             except httpx.HTTPError:
                 time.sleep(0.3)

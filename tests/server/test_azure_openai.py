@@ -153,7 +153,9 @@ def test_async_client_plain_and_streamed(server: ServerThread, model: NamedModel
 
     reply, chunks = asyncio.run(run())
     assert reply.tlm_metadata["log"]["explanation"]
-    assert chunks[-1].tlm_metadata["trustworthiness_score"] == pytest.approx(reply.tlm_metadata["trustworthiness_score"])
+    assert chunks[-1].tlm_metadata["trustworthiness_score"] == pytest.approx(
+        reply.tlm_metadata["trustworthiness_score"]
+    )
     assert [call["model"] for call in model.calls] == ["gpt-4o-mini", "gpt-4o-mini"]
 
 
@@ -177,7 +179,9 @@ def test_route_mode_end_to_end(server: ServerThread, scorer: RecordingScorer) ->
         _azure(server.base_url),
         quality_preset="medium",
         options={"log": ["explanation"]},
-        policy=tlm_hooks.TrustPolicy(threshold=0.99, on_low_trust=[tlm_hooks.fallbacks.AppendWarning("[low {score:.2f}]")]),
+        policy=tlm_hooks.TrustPolicy(
+            threshold=0.99, on_low_trust=[tlm_hooks.fallbacks.AppendWarning("[low {score:.2f}]")]
+        ),
     )
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
     assert scorer.requests[0].options.quality_preset == "medium"  # route merged it into the body
@@ -197,7 +201,9 @@ def test_route_mode_end_to_end(server: ServerThread, scorer: RecordingScorer) ->
         ("/openai/deployments///chat/completions", "deployment"),
     ],
 )
-def test_bad_azure_urls_are_refused_naming_the_part(server: ServerThread, model: NamedModel, path: str, param: str) -> None:
+def test_bad_azure_urls_are_refused_naming_the_part(
+    server: ServerThread, model: NamedModel, path: str, param: str
+) -> None:
     reply = httpx.post(server.base_url + path, json={"messages": QUESTION}, headers={"api-key": KEY})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param

@@ -53,6 +53,7 @@ def test_azure_client_plain_and_streamed(server: ServeProcess, prefix: str) -> N
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION, max_tokens=16, extra_body=BASE)
     answer = reply.choices[0].message.content
     assert answer.strip()
+    assert reply.model == server.served_model  # the model that answered the "gpt-4o-mini" deployment, said so
     score = _score(reply.tlm_metadata)
     assert reply.tlm_metadata["log"]["explanation"]
 

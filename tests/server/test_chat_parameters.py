@@ -18,7 +18,9 @@ CHAT = "/v1/chat/completions"
 
 
 def _client(model: FakeModel | None = None, scorer: Any = None) -> TestClient:
-    return TestClient(create_app(model or FakeModel(), scorer=scorer or RecordingScorer()), raise_server_exceptions=False)
+    return TestClient(
+        create_app(model or FakeModel(), scorer=scorer or RecordingScorer()), raise_server_exceptions=False
+    )
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:
@@ -99,7 +101,9 @@ def test_extra_parameters_header_also_governs_unknown_keys() -> None:
     assert error["param"] == "top_k" and "extra-parameters: error" in error["message"]
 
 
-@pytest.mark.parametrize("path", ["/api/chat/completions", "/chat/completions", "/openai/deployments/d/chat/completions"])
+@pytest.mark.parametrize(
+    "path", ["/api/chat/completions", "/chat/completions", "/openai/deployments/d/chat/completions"]
+)
 def test_every_chat_path_checks_keys(path: str) -> None:
     assert _error(_client().post(path, json={"messages": QUESTION, "optoins": {}}))["param"] == "optoins"
 
@@ -115,4 +119,13 @@ def test_every_openai_chat_parameter_is_known() -> None:
     for key in sorted(sdk - {"messages", "n", "stream", "stream_options"}):
         reply = client.post(CHAT, json={"messages": QUESTION, key: None})
         assert reply.status_code == 200, (key, reply.text)
-        assert not any(key in w and "unknown" in w for w in reply.json()["tlm_metadata"].get("log", {}).get("warnings", []))
+        assert not any(
+            key in w and "unknown" in w for w in reply.json()["tlm_metadata"].get("log", {}).get("warnings", [])
+        )
+
+
+def test_a_flood_of_unknown_keys_is_counted_not_listed() -> None:
+    body: dict[str, Any] = {"messages": QUESTION, **{f"junk_{i}": i for i in range(500)}}
+    warnings = _client().post(CHAT, json=body).json()["tlm_metadata"]["log"]["warnings"]
+    assert len(warnings) == 11
+    assert warnings[0] == "ignored unknown parameter 'junk_0'" and warnings[-1] == "ignored 490 more unknown parameters"
