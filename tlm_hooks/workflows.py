@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .hooks.deadline import ascore_within, score_within
 from .hooks.guard import unhooked
 from .hooks.patcher import adapter_for
 from .options import TLMOptions
+from .policy import DEFAULT_SCORE_TIMEOUT, check_score_timeout
 from .scorers.base import Scorer
 
 __all__ = ["score_completion", "ascore_completion"]
@@ -34,6 +36,7 @@ def score_completion(
     *,
     scorer: Scorer | Callable[..., Any] | None = None,
     options: TLMOptions | Mapping[str, Any] | None = None,
+    score_timeout: float | None = DEFAULT_SCORE_TIMEOUT,
     **create_kwargs: Any,
 ) -> dict[str, Any]:
     """Score an existing ``ChatCompletion`` given the ``create()`` arguments that produced it.
@@ -43,11 +46,14 @@ def score_completion(
     (``{"quality_preset": ..., "options": {...}}``). The scorer is chosen as by
     :func:`tlm_hooks.patch`: ``LogprobScorer`` unless ``options`` ask for more (a preset above
     ``base``, a task, options other than ``log``), then ``TLMScorer`` at that preset, judging with
-    ``options.model`` or else the embedded model. Scorer errors raise here.
+    ``options.model`` or else the embedded model. Scorer errors raise here, and so does a score
+    that takes longer than ``score_timeout`` seconds (``ScoringTimeout``, a ``TimeoutError``;
+    ``None``: no limit).
     """
+    check_score_timeout(score_timeout)
     active, request = _prepare(response, scorer, options, create_kwargs)
     with unhooked():
-        return active.score(request).to_dict()
+        return score_within(active, request, score_timeout).to_dict()
 
 
 async def ascore_completion(
@@ -55,9 +61,11 @@ async def ascore_completion(
     *,
     scorer: Scorer | Callable[..., Any] | None = None,
     options: TLMOptions | Mapping[str, Any] | None = None,
+    score_timeout: float | None = DEFAULT_SCORE_TIMEOUT,
     **create_kwargs: Any,
 ) -> dict[str, Any]:
     """Async form of :func:`score_completion`."""
+    check_score_timeout(score_timeout)
     active, request = _prepare(response, scorer, options, create_kwargs)
     with unhooked():
-        return (await active.ascore(request)).to_dict()
+        return (await ascore_within(active, request, score_timeout)).to_dict()
