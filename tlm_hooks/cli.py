@@ -13,6 +13,7 @@ commands:
   demo     run the three workflows on the embedded local model (offline)
   serve    run a TLM-compatible HTTP server (see `tlm-hooks serve --help`)
   score    score a CSV/JSONL dataset into a new file (see `tlm-hooks score --help`)
+  calibrate  fit a calibration profile on labelled rows (see `tlm-hooks calibrate --help`)
 """
 
 
@@ -34,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .datasets.command import main as score_main
 
         return score_main(rest)
-    print(f"tlm-hooks: unknown command {command!r}; allowed: demo, serve, score\n\n{USAGE}", end="", file=sys.stderr)
+    if command == "calibrate":
+        from .calibration.command import main as calibrate_main
+
+        return calibrate_main(rest)
+    print(f"tlm-hooks: unknown command {command!r}; allowed: demo, serve, score, calibrate\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 
 
