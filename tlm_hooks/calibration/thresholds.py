@@ -60,10 +60,10 @@ class Threshold(float):
         expected: Mapping[str, Estimate],
         in_sample: Mapping[str, float],
     ) -> Threshold:
-        made = super().__new__(cls, value)
+        made = super().__new__(cls, round(value, 6))
         made.target = dict(target)
         made.expected = dict(expected)
-        made.in_sample = dict(in_sample)
+        made.in_sample = {k: round(v, 4) for k, v in in_sample.items()}
         return made
 
     def __repr__(self) -> str:
@@ -159,4 +159,5 @@ def estimate(values: Sequence[float]) -> Estimate:
         hi = min(len(ok) - 1, lo + 1)
         return ok[lo] + (ok[hi] - ok[lo]) * (pos - lo)
 
-    return Estimate(sum(ok) / len(ok), quantile(SPREAD[0]), quantile(SPREAD[1]), len(ok))
+    # rounded as saved, so a profile read back compares equal to the one written
+    return Estimate(round(sum(ok) / len(ok), 4), round(quantile(SPREAD[0]), 4), round(quantile(SPREAD[1]), 4), len(ok))
