@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from tlm_hooks.calibration import LabelError, read_labels

@@ -46,7 +46,9 @@ def test_profile_records_what_it_is_valid_for(profile: Calibration, tmp_path: Pa
     assert profile.mismatches(judge="gpt-4.1-mini", quality_preset="medium") == [
         "judge 'gpt-4.1-mini' (the profile was fitted for 'local:smollm2-135m-instruct')"
     ]
-    assert profile.mismatches(quality_preset="low", task=None) == ["quality_preset 'low' (the profile was fitted for 'medium')"]
+    assert profile.mismatches(quality_preset="low", task=None) == [
+        "quality_preset 'low' (the profile was fitted for 'medium')"
+    ]
     assert profile.mismatches(judge="local:smollm2-135m-instruct", quality_preset="medium", task="default") == []
 
 

@@ -42,7 +42,9 @@ def test_fit_on_cleanlab_shaped_scores_and_score_new_pairs() -> None:
     assert calibrated.calibration is not None and calibrated.calibration.data["labels"]["kind"] == "rating"
     one = calibrated.get_trustworthiness_score("Repeat the number 7?", "It is 7")
     assert set(one) == {"trustworthiness_score", "calibrated_score"}
-    many = calibrated.get_trustworthiness_score(["Repeat the number 8?", "Repeat the number 9?"], ["It is 8", "It is 4"])
+    many = calibrated.get_trustworthiness_score(
+        ["Repeat the number 8?", "Repeat the number 9?"], ["It is 8", "It is 4"]
+    )
     assert isinstance(many, list) and len(many) == 2
     assert many[0]["calibrated_score"] > many[1]["calibrated_score"]
     assert 0.0 < many[1]["calibrated_score"] < many[0]["calibrated_score"] < 1.0

@@ -24,9 +24,9 @@ LABEL_COLUMNS = ("label", "correct", "acceptable", "rating")  # looked for, in o
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 
 EPILOG = f"""\
-rows: each row needs a label (--label-col; default the first of {', '.join(LABEL_COLUMNS)}):
+rows: each row needs a label (--label-col; default the first of {", ".join(LABEL_COLUMNS)}):
 true/false, yes/no, 1/0, a 0-1 rating or any numeric rating (normalised min-max, or --label-scale).
-A row with scores already (columns {', '.join(SIGNALS)} and/or trustworthiness_score) is used as it
+A row with scores already (columns {", ".join(SIGNALS)} and/or trustworthiness_score) is used as it
 is; a row without them is scored first with --scorer (prompt/response columns as in tlm-hooks score).
 
 output: the profile (JSON), a report on stdout (AUROC, ECE, Brier before/after, cross-validated;
@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8)")
     data.add_argument("--label-col", metavar="C", help=f"column with the label (default: {'/'.join(LABEL_COLUMNS)})")
     data.add_argument("--label-scale", nargs=2, type=float, metavar=("LOW", "HIGH"), help="a rating's range, e.g. 1 5")
-    data.add_argument("--min-examples", type=int, default=MIN_EXAMPLES, metavar="N", help=f"rows needed ({MIN_EXAMPLES})")
+    data.add_argument(
+        "--min-examples", type=int, default=MIN_EXAMPLES, metavar="N", help=f"rows needed ({MIN_EXAMPLES})"
+    )
     for role, text in (("prompt", "the prompt"), ("response", "the response"), ("messages", "OpenAI-style messages"),
                        ("system", "a system prompt"), ("context", "retrieved context"), ("logprobs", "token logprobs")):  # fmt: skip
         data.add_argument(f"--{role}-col", metavar="C", help=f"column with {text} (rows without scores)")

@@ -69,7 +69,8 @@ def read_features(rows: Sequence[Any], names: Sequence[str]) -> list[Features]:
     bad = [
         names[i]
         for i, f in enumerate(out)
-        if (f.score is not None and not 0.0 <= f.score <= 1.0) or any(not 0.0 <= v <= 1.0 for v in f.components.values())
+        if (f.score is not None and not 0.0 <= f.score <= 1.0)
+        or any(not 0.0 <= v <= 1.0 for v in f.components.values())
     ]
     if bad:
         raise CalibrationError(f"scores must lie in [0, 1]; out of range in {name_rows(bad)}")

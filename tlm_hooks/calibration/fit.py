@@ -56,9 +56,20 @@ def calibrate(
     async code use :func:`acalibrate`.
     """
     return run_sync(
-        acalibrate(rows, labels, scorer=scorer, judge=judge, quality_preset=quality_preset, task=task, names=names,
-                   columns=columns, min_examples=min_examples, label_scale=label_scale, source=source,
-                   progress=progress)  # fmt: skip
+        acalibrate(
+            rows,
+            labels,
+            scorer=scorer,
+            judge=judge,
+            quality_preset=quality_preset,
+            task=task,
+            names=names,
+            columns=columns,
+            min_examples=min_examples,
+            label_scale=label_scale,
+            source=source,
+            progress=progress,
+        )  # fmt: skip
     )
 
 
@@ -166,7 +177,9 @@ def fit_profile(
         "after": _quality(after, y),
         "note": "after = each row scored by the profile fitted on the other folds (weights and map)",
     }
-    profile = Calibration(pipeline.combination, pipeline.score_map, valid, data, cv, (), Evidence(tuple(features), labels))
+    profile = Calibration(
+        pipeline.combination, pipeline.score_map, valid, data, cv, (), Evidence(tuple(features), labels)
+    )
     stored = []
     for precision in REPORTED_PRECISIONS:
         try:
@@ -186,5 +199,3 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
-
-

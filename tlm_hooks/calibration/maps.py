@@ -51,7 +51,7 @@ class IsotonicMap:
     def __post_init__(self) -> None:
         if not self.x or len(self.x) != len(self.y):
             raise CalibrationError("an isotonic map needs as many y as x values, at least one")
-        if any(b < a for a, b in zip(self.x, self.x[1:])) or any(b < a for a, b in zip(self.y, self.y[1:])):
+        if not (_rising(self.x) and _rising(self.y)):
             raise CalibrationError("an isotonic map's x and y values must both be non-decreasing")
         if not all(0.0 <= v <= 1.0 for v in self.y):
             raise CalibrationError("an isotonic map's y values must lie in [0, 1]")
@@ -86,6 +86,10 @@ def map_from_dict(data: Mapping[str, Any]) -> ScoreMap:
             raise
         raise CalibrationError(f"the profile's {kind} map is malformed: {exc!r}") from None
     raise CalibrationError(f"unknown map kind {kind!r}: allowed {', '.join(MAP_KINDS)}")
+
+
+def _rising(values: Sequence[float]) -> bool:
+    return all(values[i] <= values[i + 1] for i in range(len(values) - 1))
 
 
 def _floats(values: Sequence[Any]) -> tuple[float, ...]:

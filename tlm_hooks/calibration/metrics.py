@@ -31,7 +31,9 @@ def auroc(scores: Sequence[float], labels: Sequence[float]) -> float:
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def reliability(scores: Sequence[float], labels: Sequence[float], bins: int = ECE_BINS) -> list[tuple[float, float, int]]:
+def reliability(
+    scores: Sequence[float], labels: Sequence[float], bins: int = ECE_BINS
+) -> list[tuple[float, float, int]]:
     """Per equal-width score bin that has rows: (mean score, mean label, rows)."""
     sums: list[list[float]] = [[0.0, 0.0, 0.0] for _ in range(bins)]
     for s, y in zip(scores, labels, strict=True):

@@ -44,11 +44,17 @@ class Validity:
     scorer: str | None = None
     engine_version: str | None = None
 
-    def mismatches(self, *, judge: str | None = None, quality_preset: str | None = None, task: str | None = None) -> list[str]:
+    def mismatches(
+        self, *, judge: str | None = None, quality_preset: str | None = None, task: str | None = None
+    ) -> list[str]:
         """How a scorer with these settings differs from what the profile was fitted for (only
         settings known on both sides are compared)."""
         out = []
-        for name, mine, theirs in (("judge", self.judge, judge), ("quality_preset", self.quality_preset, quality_preset), ("task", self.task, task)):
+        for name, mine, theirs in (
+            ("judge", self.judge, judge),
+            ("quality_preset", self.quality_preset, quality_preset),
+            ("task", self.task, task),
+        ):
             if mine is not None and theirs is not None and mine != theirs:
                 out.append(f"{name} {theirs!r} (the profile was fitted for {mine!r})")
         return out
@@ -193,7 +199,9 @@ class Calibration:
             self._folds = fit_folds(self.evidence.rows, self.evidence.labels.values, kind, task, repeats=REPEATS)
         return self._folds
 
-    def mismatches(self, *, judge: str | None = None, quality_preset: str | None = None, task: str | None = None) -> list[str]:
+    def mismatches(
+        self, *, judge: str | None = None, quality_preset: str | None = None, task: str | None = None
+    ) -> list[str]:
         """How a scorer with these settings differs from what the profile was fitted for."""
         return self.valid_for.mismatches(judge=judge, quality_preset=quality_preset, task=task)
 
@@ -255,7 +263,9 @@ class Calibration:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise CalibrationError(f"cannot read calibration profile {os.fspath(path)!r}: {exc.strerror or exc}") from None
+            raise CalibrationError(
+                f"cannot read calibration profile {os.fspath(path)!r}: {exc.strerror or exc}"
+            ) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -272,5 +282,3 @@ class Calibration:
         if isinstance(value, Mapping):
             return cls.from_dict(value)
         raise CalibrationError(f"calibration must be a Calibration, a profile path or dict, got {type(value).__name__}")
-
-

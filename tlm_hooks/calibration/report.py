@@ -47,7 +47,7 @@ def format_report(profile: Calibration) -> str:
         lines.append(f"{name:10}{_num(before.get(key)):>9}{_num(after.get(key)):>9}")
     lines.append("")
     lines.append("thresholds on the calibrated score (flag below; expected = mean [middle 90%] over held-out folds):")
-    stored: Mapping[float, Any] = {t.target.get("precision"): t for t in profile.thresholds}
+    stored: Mapping[float | None, Any] = {t.target.get("precision"): t for t in profile.thresholds}
     for goal in REPORTED_PRECISIONS:
         t = stored.get(goal)
         if t is None:

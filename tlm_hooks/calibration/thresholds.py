@@ -34,7 +34,12 @@ class Estimate:
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": round(self.mean, 4), "low": round(self.low, 4), "high": round(self.high, 4), "folds": self.folds}
+        return {
+            "mean": round(self.mean, 4),
+            "low": round(self.low, 4),
+            "high": round(self.high, 4),
+            "folds": self.folds,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Estimate:
@@ -67,7 +72,7 @@ class Threshold(float):
         return made
 
     def __repr__(self) -> str:
-        (metric, goal), = self.target.items()
+        ((metric, goal),) = self.target.items()
         seen = ", ".join(f"{m}={e}" for m, e in self.expected.items())
         return f"Threshold({float(self):.4f} for {metric}={goal:g}; expected {seen})"
 
@@ -97,7 +102,7 @@ def target_of(precision: float | None, recall: float | None, flag_rate: float | 
     given = {m: v for m, v in zip(METRICS, (precision, recall, flag_rate), strict=True) if v is not None}
     if len(given) != 1:
         raise CalibrationError(f"give exactly one of precision=, recall=, flag_rate=; got {given or 'none'}")
-    (metric, value), = given.items()
+    ((metric, value),) = given.items()
     low_ok = value >= 0 if metric == "flag_rate" else value > 0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low_ok and value <= 1):
         allowed = "a number from 0 to 1" if metric == "flag_rate" else "a number above 0, up to 1"

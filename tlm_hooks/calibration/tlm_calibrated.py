@@ -77,7 +77,9 @@ class TLMCalibrated:
     def get_trustworthiness_score(self, prompt: str, response: str) -> Item: ...
     @overload
     def get_trustworthiness_score(self, prompt: list[str], response: list[str]) -> list[Item]: ...
-    def get_trustworthiness_score(self, prompt: str | Sequence[str], response: str | Sequence[str]) -> Item | list[Item]:
+    def get_trustworthiness_score(
+        self, prompt: str | Sequence[str], response: str | Sequence[str]
+    ) -> Item | list[Item]:
         """Score given responses; each result has ``calibrated_score`` too."""
         self._check_fitted("scoring")
         return self._with_calibrated(self.tlm.get_trustworthiness_score(prompt, response))  # type: ignore[arg-type]
