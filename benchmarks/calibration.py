@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import sys
 import time
 from pathlib import Path
@@ -40,16 +41,21 @@ from scoring import DEFAULT_ANSWERS, DEFAULT_RAW, load_jsonl, record, score_requ
 TARGETS = (0.8, 0.9)
 
 
-def scored_rows(preset: str, rows: list[dict[str, Any]], raw_dir: Path) -> list[dict[str, Any]]:
+def scored_rows(
+    preset: str, rows: list[dict[str, Any]], raw_dir: Path, cached_only: bool, threads: int
+) -> list[dict[str, Any]]:
     """The engine's result for each answer, from the cache or scored now (and cached)."""
     path = raw_dir / f"tlm-{preset}.jsonl"
     cached = {r["id"]: r for r in load_jsonl(path) if r.get("score") is not None}
-    missing = [row for row in rows if row["id"] not in cached]
+    missing = [] if cached_only else [row for row in rows if row["id"] not in cached]
+    random.Random(0).shuffle(missing)  # so the answers scored by an interrupted run are a spread sample
     if missing:
         from tlm_hooks.llm import LocalBackend
+        from tlm_hooks.local import LocalModel
         from tlm_hooks.scorers.tlm import TLMScorer
 
-        scorer = TLMScorer(quality_preset=preset, judge=LocalBackend())
+        # one thread: on a shared machine llama.cpp's spinning threads lose more than they gain
+        scorer = TLMScorer(quality_preset=preset, judge=LocalBackend(LocalModel(n_threads=threads)))
         raw_dir.mkdir(parents=True, exist_ok=True)
         print(f"scoring {len(missing)} answers with tlm-{preset} (cached in {path})", flush=True)
         with path.open("a", encoding="utf-8") as fh:
@@ -158,13 +164,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="N answers evenly spaced over the file")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of the embedded model (1)")
+    parser.add_argument("--cached-only", action="store_true", help="use only answers already scored")
+    parser.add_argument("--score-only", action="store_true", help="score (and cache) the answers, no report")
     parser.add_argument("--answers", type=Path, default=DEFAULT_ANSWERS)
     parser.add_argument("--raw-dir", type=Path, default=DEFAULT_RAW)
     parser.add_argument("--pictures", type=Path, default=ROOT / "benchmarks",
                         help="where the full-data profile's reliability diagram and histogram go")  # fmt: skip
     args = parser.parse_args(argv)
     rows = select(load_jsonl(args.answers), args.limit)
-    recs = scored_rows(args.preset, rows, args.raw_dir)
+    recs = scored_rows(args.preset, rows, args.raw_dir, args.cached_only, args.threads)
+    if args.score_only:
+        return
     started = time.perf_counter()
     result = evaluate(recs, args.folds, args.repeats)
     print_report(args.preset, result)
