@@ -12,8 +12,6 @@ from conftest import engine_rows
 from tlm_hooks import Calibration
 from tlm_hooks.cli import main
 
-pytest.importorskip("matplotlib")
-
 
 def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -37,6 +35,7 @@ def scored_csv(path: Path, n: int = 200) -> Path:
 def test_calibrates_a_scored_csv_and_writes_profile_report_and_pictures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pytest.importorskip("matplotlib")
     source = scored_csv(tmp_path / "labelled.csv")
     assert main(["calibrate", str(source), "-o", str(tmp_path / "profile.json"), "--quality-preset", "medium"]) == 0
     out = capsys.readouterr().out
@@ -72,7 +71,7 @@ def test_bad_labels_exit_2_naming_the_lines(tmp_path: Path, capsys: pytest.Captu
 
 def test_missing_label_column_lists_the_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = scored_csv(tmp_path / "labelled.csv", 30)
-    assert main(["calibrate", str(source), "-o", str(tmp_path / "p.json"), "--label-col", "verdict"]) == 2
+    assert main(["calibrate", str(source), "-o", str(tmp_path / "p.json"), "--label-col", "verdict", "--no-plots"]) == 2
     err = capsys.readouterr().err
     assert "no 'verdict' label column" in err and "'consistency'" in err and "--label-col" in err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,10 +92,10 @@ def _run(args: argparse.Namespace) -> int:
     from .report import format_report
 
     require_fitting()
-    if not args.no_plots:
-        from ..datasets.histogram import require_matplotlib
-
-        require_matplotlib()
+    if not args.no_plots and importlib.util.find_spec("matplotlib") is None:
+        raise MissingDependencyError(
+            "the reliability diagram and histogram need matplotlib: pip install 'tlm-hooks[datasets]', or pass --no-plots"
+        )
     source = Path(args.file)
     rows, labels, names = _read(source, args)
     columns = Columns(args.prompt_col, args.response_col, args.messages_col, args.system_col, args.context_col,
