@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI
-from server_fakes import FakeModel
+from server_fakes import FakeModel, RecordingScorer
 from starlette.testclient import TestClient
 
 from tlm_hooks.llm.base import Generation
@@ -218,3 +218,13 @@ def test_backend_chat_model_speaks_openai_shapes_through_the_server() -> None:
     events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]" and '"Four."' in events[0] and '"usage"' in events[-2]
     assert "tlm_metadata" in events[-2]
+
+
+def test_the_scorer_never_sees_a_model_the_server_did_not_serve() -> None:
+    scorer = RecordingScorer()
+    client = TestClient(create_app(FakeModel(), scorer=scorer), raise_server_exceptions=False)
+    options = {"model": "gpt-4.1-mini", "log": ["explanation"]}
+    assert client.post(CHAT, json={"messages": QUESTION, "options": options}).status_code == 200
+    assert dict(scorer.requests[-1].options.options) == {"log": ["explanation"]}  # would be judged by litellm
+    assert client.post(CHAT, json={"messages": QUESTION, "options": {"model": "local"}}).status_code == 200
+    assert scorer.requests[-1].options.options["model"] == "local"

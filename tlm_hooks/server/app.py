@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import MissingDependencyError
 from ..llm.local import LocalBackend
+from ..options import TLMOptions
 
 try:
     from starlette.applications import Starlette
@@ -84,6 +85,11 @@ def _rest_endpoint(
     return _Endpoint(lambda body, request: parse(body, limits.max_prompt_chars), run_call, tlm_rest)
 
 
+def _without_model(options: TLMOptions) -> TLMOptions:
+    """``options`` without ``model``: the server already chose the model that answers."""
+    return dataclasses.replace(options, options={k: v for k, v in options.options.items() if k != "model"})
+
+
 def _releaser(release: Callable[[], None], choice: ModelChoice) -> Callable[[], None]:
     """``release`` the gate slot, then close a model made for this request only."""
     if not choice.owned:
@@ -136,8 +142,10 @@ def create_app(
     models = ModelPolicy(tuple(allowed_models), allow_model_provider, dict(model_aliases or {}), strict_models)
     models.check_aliases(model)
 
-    def context(call: Any, request_secrets: Secrets, arrived: float) -> tuple[ChatContext, ModelChoice]:
+    def context(call: Any, request_secrets: Secrets, arrived: float) -> tuple[ChatContext, ModelChoice, Any]:
         choice = models.choose(model, getattr(call, "options", None), getattr(call, "model", None))
+        if choice.asked is not None:  # the scorer must not reach for the model the server did not serve
+            call = dataclasses.replace(call, options=_without_model(call.options))
         scorers = scorer
         if isinstance(scorer, DefaultScorers):  # judge with the model that answers this request
             scorers = scorer.with_judge(LocalBackend(choice.model, model_name=choice.name))
@@ -146,7 +154,7 @@ def create_app(
         ctx = ChatContext(
             choice.model, scorers, request_secrets, arrived + budget, budget, choice.name, choice.answered_by, warnings
         )
-        return ctx, choice
+        return ctx, choice, call
 
     def guarded(endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
@@ -157,7 +165,7 @@ def create_app(
                 body = await read_json(request, limits.max_body_bytes)
                 request_secrets = secrets.with_values(secrets_in(body))
                 call = endpoint.parse(body, request)
-                ctx, choice = context(call, request_secrets, arrived)
+                ctx, choice, call = context(call, request_secrets, arrived)
                 slot = await gate.acquire()
                 done = _releaser(slot.release, choice)
                 response: Response | None = None

@@ -3,7 +3,7 @@
 Cleanlab's client sends ``{"prompt", "response": {"response", "trustworthiness_score", "log"?, ...},
 "options"}`` and reads ``explanation`` from the reply. The explanation comes from scoring the
 response again with ``log: ["explanation"]`` (preset ``quality``/``quality_preset``, default
-``low``: the client sends none), so it describes that fresh score; the reply also carries it as
+``base``, the cheapest: the client sends none), so it describes that fresh score; the reply also carries it as
 ``trustworthiness_score``, and a ``log.warnings`` line says so when it differs from the given one.
 """
 
@@ -24,7 +24,7 @@ from .scoring import run_scorer
 
 __all__ = ["ExplanationCall", "parse_explanation", "run_explanation", "DEFAULT_PRESET"]
 
-DEFAULT_PRESET: QualityPreset = "low"
+DEFAULT_PRESET: QualityPreset = "base"
 _KEYS = ("prompt", "response", "options", "quality", "quality_preset", "task", *CLIENT_KEYS)
 _SAME = 0.05  # scores this close to the given one need no warning
 

@@ -144,7 +144,7 @@ SCHEMAS: dict[str, Any] = {
                     {"type": "object", "properties": {"response": _STR, "trustworthiness_score": _SCORE}},
                 ]
             },
-            "quality": {**_ref("QualityPreset"), "description": "default low"},
+            "quality": {**_ref("QualityPreset"), "description": "default base"},
             "options": _ref("TLMOptions"),
         },
     },

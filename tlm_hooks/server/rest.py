@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.responses import JSONResponse
 
 from ..options import OPTION_KEYS, TLMOptions
+from ..scorers.signals.presets import plan_for
 from ..types import ScoreRequest, TokenLogprob
 from . import compat
 from .bodies import CLIENT_KEYS, DEBERTA, check_keys, constrain, labels_from, rest_options
@@ -45,6 +46,10 @@ __all__ = [
     "run_openai_score",
 ]
 
+ONE_CANDIDATE = (
+    "num_candidate_responses (or a best/high preset) is not used by this endpoint: "
+    "the response is the model's single answer"
+)
 _PROMPT_KEYS = ("prompt", "quality", "quality_preset", "task", "options", *CLIENT_KEYS)
 _CONFIDENCE_KEYS = (*_PROMPT_KEYS, "response")
 
@@ -141,6 +146,9 @@ async def run_prompt(ctx: ChatContext, call: PromptCall) -> JSONResponse:
     out = []
     settings = call.options.options if call.options is not None else {}
     labels = settings.get("constrain_outputs")
+    preset = call.options.quality_preset if call.options is not None else None
+    if plan_for(preset, settings).candidates > 1:
+        ctx = replace(ctx, warnings=(*ctx.warnings, ONE_CANDIDATE))
     for prompt in call.prompts:
         text, entries, model = await _generate(ctx, prompt, call.options)
         if labels and text.strip() != constrain(text, labels):
