@@ -23,7 +23,7 @@ the embedded model on loopback and counts every request it receives (``GET /__co
 
     .venv/bin/python benchmarks/scoring.py --configs logprob tlm-medium uqlm --limit 100
     .venv-bench/bin/python benchmarks/scoring.py --report --out benchmarks/results/results.json
-    .venv/bin/python benchmarks/scoring.py --fit-weights tlm-high
+    .venv/bin/python benchmarks/scoring.py --fit-weights tlm-high     # tlm_hooks.calibrate on its components
 
 ``--limit N`` takes N answers evenly spaced over the file (so every kind and difficulty is
 represented). ``--report`` needs only the standard library (and matplotlib for the PNG).
@@ -568,46 +568,28 @@ def report(args: argparse.Namespace) -> None:
 
 
 def fit_weights(config: str, raw_dir: Path) -> None:
-    """Grid-search the three signal weights (step 0.1, summing to 1) for AUROC. Two-fold
-    cross-validation (fit on the even answers, validate on the odd ones, and the reverse) says
-    how well fitted weights carry over; the recommendation is the grid optimum on all answers."""
-    recs = load_jsonl(raw_dir / f"{config.replace(':', '__')}.jsonl")
-    recs = [r for r in recs if all(r["components"].get(s) is not None for s in SIGNALS)]
+    """Fit signal weights and a calibration map on a configuration's components with the public
+    path (``tlm_hooks.calibrate``: non-negative logistic weights, Platt or isotonic map chosen by
+    cross-validated log-loss), print its report, and compare AUROC per kind of question."""
+    from tlm_hooks import calibrate
+    from tlm_hooks.calibration.report import format_report
+
+    recs = [r for r in load_jsonl(raw_dir / f"{config.replace(':', '__')}.jsonl") if r["score"] is not None]
     if not recs:
-        raise SystemExit(f"no {config} records with all of {SIGNALS} in components")
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for r in recs:
-        by_kind.setdefault(r["kind"], []).append(r)
-    grid = [(a / 10, b / 10, round(1 - a / 10 - b / 10, 1)) for a in range(11) for b in range(11 - a)]
-
-    def combined(rs: list[dict[str, Any]], w: Sequence[float]) -> list[float]:
-        return [sum(wi * float(r["components"][s]) for wi, s in zip(w, SIGNALS, strict=True)) for r in rs]
-
-    def score_of(rs: list[dict[str, Any]], w: Sequence[float]) -> float:
-        return auroc(combined(rs, w), [r["correct"] for r in rs])
-
-    def best(rs: list[dict[str, Any]]) -> tuple[float, float, float]:
-        # ties: prefer the weights closest to equal (the least extreme)
-        return max(grid, key=lambda w: (round(score_of(rs, w), 6), -max(w)))
-
-    def two_fold(rs: list[dict[str, Any]], pick: Callable[[list[dict[str, Any]]], Sequence[float]]) -> float:
-        a, b = rs[0::2], rs[1::2]
-        return (score_of(b, pick(a)) + score_of(a, pick(b))) / 2
-
-    fixed = {"token only": (1.0, 0.0, 0.0), "reflection only": (0.0, 1.0, 0.0), "consistency only": (0.0, 0.0, 1.0),
-             "equal": (1 / 3, 1 / 3, 1 / 3)}  # fmt: skip
-    print(f"weights over {SIGNALS} fitted on {config} components ({len(recs)} answers)\n")
-    print("| subset | n | grid optimum on all (AUROC) | 2-fold CV AUROC of fitted weights | engine's score | "
-          + " | ".join(fixed) + " |")  # fmt: skip
-    print("| --- | ---: | --- | ---: | ---: |" + " ---: |" * len(fixed))
-    for name, rs in [("all", recs), *sorted(by_kind.items())]:
-        if len({r["correct"] for r in rs[0::2]}) < 2 or len({r["correct"] for r in rs[1::2]}) < 2:
-            print(f"| {name} | {len(rs)} | one class only in a fold |")
-            continue
-        w = best(rs)
-        own = auroc([r["score"] for r in rs], [r["correct"] for r in rs])
-        cells = " | ".join(f"{score_of(rs, fw):.3f}" for fw in fixed.values())
-        print(f"| {name} | {len(rs)} | {w} ({score_of(rs, w):.3f}) | {two_fold(rs, best):.3f} | {own:.3f} | {cells} |")
+        raise SystemExit(f"no scored {config} records in {raw_dir}")
+    rows = [{"trustworthiness_score": r["score"], "log": {"per_component_score": r["components"]}} for r in recs]
+    profile = calibrate(rows, [bool(r["correct"]) for r in recs], judge=f"local:{MODEL_NAME}",
+                        quality_preset=config.removeprefix("tlm-").split(":")[0], source=config)  # fmt: skip
+    print(format_report(profile))
+    print("\n| kind | n | engine's score | fitted weights (in-sample) |\n| --- | ---: | ---: | ---: |")
+    by_kind: dict[str, list[int]] = {}
+    for i, r in enumerate(recs):
+        by_kind.setdefault(r["kind"], []).append(i)
+    for kind, idx in [("all", list(range(len(recs)))), *sorted(by_kind.items())]:
+        labels = [bool(recs[i]["correct"]) for i in idx]
+        own = auroc([recs[i]["score"] for i in idx], labels)
+        fitted = auroc([profile.apply(rows[i]) for i in idx], labels)
+        print(f"| {kind} | {len(idx)} | {own:.3f} | {fitted:.3f} |")
 
 
 def tune_token(rows: list[dict[str, Any]]) -> None:

@@ -35,6 +35,7 @@ from .types import ScoreRequest, TokenLogprob, TrustResult
 from .workflows import ascore_completion, score_completion
 
 if TYPE_CHECKING:
+    from .calibration import Calibration, TLMCalibrated, calibrate
     from .datasets import score_dataframe, score_file
     from .rag import Eval, TrustworthyRAG
 
@@ -46,6 +47,9 @@ _LAZY = {
     "Eval": "tlm_hooks.rag",
     "score_file": "tlm_hooks.datasets",
     "score_dataframe": "tlm_hooks.datasets",
+    "calibrate": "tlm_hooks.calibration",
+    "Calibration": "tlm_hooks.calibration",
+    "TLMCalibrated": "tlm_hooks.calibration",
 }
 
 
@@ -91,6 +95,9 @@ __all__ = [
     "Eval",
     "score_file",
     "score_dataframe",
+    "calibrate",
+    "Calibration",
+    "TLMCalibrated",
     "TLMHooksError",
     "InvalidOptionError",
     "MissingDependencyError",

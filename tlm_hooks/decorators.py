@@ -36,9 +36,10 @@ def trust_scored(
     its first string argument, else what ``prompt_from(arguments)`` returns. Works on sync and
     ``async def`` functions; the function is called exactly once per call.
     """
-    from .hooks.api import _as_scorer, _options
+    from .hooks.api import _options, _scorer_for
 
-    config = HookConfig("score", policy or TrustPolicy(), _as_scorer(scorer), _options(options, quality_preset, task))
+    chosen = _options(options, quality_preset, task)
+    config = HookConfig("score", policy or TrustPolicy(), _scorer_for(scorer, chosen), chosen)
 
     def decorate(fn: F) -> F:
         if inspect.iscoroutinefunction(fn):

@@ -94,6 +94,8 @@ class TrustResult:
     error: str | None = None
     error_type: str | None = None
     fallbacks: tuple[str, ...] = ()
+    # set when a calibration profile made the score: {"raw_score", "map", "warnings"?}
+    calibration: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         score = self.trustworthiness_score
@@ -136,6 +138,10 @@ class TrustResult:
             out["error"] = {"message": self.error, "type": self.error_type or "ScoringError"}
         if self.fallbacks:
             out["fallbacks"] = list(self.fallbacks)
+        if self.calibration:
+            log = out.setdefault("log", {})
+            log["raw_trustworthiness_score"] = self.calibration.get("raw_score")
+            log["calibration"] = {k: v for k, v in self.calibration.items() if k != "raw_score"}
         return out
 
     @classmethod
@@ -155,6 +161,9 @@ class TrustResult:
         evals = {k: v for k, v in data.items() if k not in known and isinstance(v, Mapping) and "score" in v}
         if score is not None and not isinstance(score, bool):  # a bool is no score: __post_init__ rejects it
             score = float(score)
+        calibration = dict(log["calibration"]) if isinstance(log.get("calibration"), Mapping) else {}
+        if log.get("raw_trustworthiness_score") is not None:
+            calibration["raw_score"] = float(log["raw_trustworthiness_score"])
         return cls(
             trustworthiness_score=score,
             explanation=log.get("explanation"),
@@ -163,4 +172,5 @@ class TrustResult:
             error=None if error_message is None else str(error_message),
             error_type=error_type,
             fallbacks=tuple(data.get("fallbacks") or ()),
+            calibration=calibration,
         )

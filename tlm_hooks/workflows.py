@@ -15,8 +15,10 @@ from .scorers.base import Scorer
 __all__ = ["score_completion", "ascore_completion"]
 
 
-def _prepare(response: Any, scorer: Scorer | Callable[..., Any] | None, options: Any, create_kwargs: Mapping[str, Any]) -> tuple[Scorer, Any]:
-    from .hooks.api import _as_scorer
+def _prepare(
+    response: Any, scorer: Scorer | Callable[..., Any] | None, options: Any, create_kwargs: Mapping[str, Any]
+) -> tuple[Scorer, Any]:
+    from .hooks.api import _scorer_for
 
     module = type(response).__module__ or ""
     if not module.startswith("openai"):
@@ -24,8 +26,9 @@ def _prepare(response: Any, scorer: Scorer | Callable[..., Any] | None, options:
     adapter = adapter_for("openai")
     if adapter.kind(response) != "completion":
         raise TypeError(f"score_completion needs a ChatCompletion (not a stream), got {type(response).__name__}")
-    request = adapter.score_request(create_kwargs, response, TLMOptions.coerce(options) if options is not None else TLMOptions())
-    return _as_scorer(scorer), request
+    chosen = TLMOptions.coerce(options)
+    active = _scorer_for(scorer, chosen)  # before reading the response: bad options fail first
+    return active, adapter.score_request(create_kwargs, response, chosen)
 
 
 def score_completion(
@@ -40,9 +43,12 @@ def score_completion(
 
     Returns the ``tlm_metadata`` dict (``{"trustworthiness_score": ..., "log": {...}}``);
     ``response`` is not modified. ``options`` is a ``TLMOptions`` or a body-style dict
-    (``{"quality_preset": ..., "options": {...}}``). Scorer errors raise here, and so does
-    a score that takes longer than ``score_timeout`` seconds (``ScoringTimeout``, a
-    ``TimeoutError``; ``None``: no limit).
+    (``{"quality_preset": ..., "options": {...}}``). The scorer is chosen as by
+    :func:`tlm_hooks.patch`: ``LogprobScorer`` unless ``options`` ask for more (a preset above
+    ``base``, a task, options other than ``log``), then ``TLMScorer`` at that preset, judging with
+    ``options.model`` or else the embedded model. Scorer errors raise here, and so does a score
+    that takes longer than ``score_timeout`` seconds (``ScoringTimeout``, a ``TimeoutError``;
+    ``None``: no limit).
     """
     check_score_timeout(score_timeout)
     active, request = _prepare(response, scorer, options, create_kwargs)

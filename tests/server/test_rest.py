@@ -127,7 +127,7 @@ def test_openapi_describes_every_route() -> None:
     routes = [route for route in app.routes if isinstance(route, Route)]
     assert len(routes) >= 13
     for route in routes:
-        described = document["paths"][route.path]
+        described = document["paths"][route.path.replace(":path}", "}")]  # OpenAPI templates carry no converter
         for method in route.methods - {"HEAD"}:
             operation = described[method.lower()]
             assert operation["summary"] and "200" in operation["responses"]

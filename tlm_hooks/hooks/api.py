@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from ..errors import PatchError
+from ..errors import InvalidOptionError, PatchError
 from ..options import QualityPreset, Task, TLMOptions
 from ..policy import TrustPolicy
 from ..scorers.base import Scorer
@@ -48,6 +48,45 @@ def _as_scorer(scorer: Scorer | Callable[..., Any] | None) -> Scorer:
     raise PatchError(f"scorer must be a Scorer or a function(request) -> score, got {type(scorer).__name__}")
 
 
+def _beyond_logprobs(options: TLMOptions) -> tuple[str, Any] | None:
+    """The first setting in ``options`` that ``LogprobScorer`` cannot honour, as ``(key, value)``.
+
+    It scores token probabilities only (the ``base`` preset's signal) and writes an explanation
+    for ``log``; presets above ``base``, a task and every other option need the engine.
+    """
+    if options.quality_preset not in (None, "base"):
+        return "quality_preset", options.quality_preset
+    if options.task not in (None, "default"):
+        return "task", options.task
+    for key, value in options.options.items():
+        if key != "log":
+            return f"options.{key}", "***" if key == "model_provider" else value
+    return None
+
+
+def _scorer_for(scorer: Scorer | Callable[..., Any] | None, options: TLMOptions) -> Scorer:
+    """The scorer that honours ``options``: with no ``scorer``, ``TLMScorer`` when they ask for
+    more than token probabilities (else ``LogprobScorer``); a ``LogprobScorer`` given with such
+    options is refused. Other scorers receive the options as ``request.options``."""
+    needs = _beyond_logprobs(options)
+    if scorer is None and needs is not None:
+        from ..scorers.tlm import TLMScorer
+
+        return TLMScorer(options.quality_preset or "medium", options.task or "default", options.options)
+    active = _as_scorer(scorer)
+    if needs is not None and isinstance(active, LogprobScorer):
+        key, value = needs
+        preset = options.quality_preset or "medium"
+        raise InvalidOptionError(
+            key,
+            value,
+            "nothing beyond quality_preset='base' and options.log with LogprobScorer, which scores token "
+            f"probabilities only: for this, pass scorer=TLMScorer({preset!r}, ...) or leave scorer unset "
+            f"(then TLMScorer({preset!r}) is used)",
+        )
+    return active
+
+
 def _options(options: TLMOptions | Mapping[str, Any] | None, quality_preset: Any, task: Any) -> TLMOptions:
     if isinstance(options, TLMOptions):
         if quality_preset is not None or task is not None:
@@ -86,11 +125,13 @@ def patch(
 ) -> C:
     """Score every chat completion of ``client`` and attach ``tlm_metadata``; returns ``client``.
 
-    ``scorer`` defaults to :class:`LogprobScorer` (no extra LLM call); a plain function
-    ``fn(request) -> float`` is accepted too. ``options`` (validated now) reach the scorer as
-    ``request.options``. Patching again replaces the configuration; it never wraps twice.
+    ``scorer`` defaults to :class:`LogprobScorer` (no extra LLM call), or to ``TLMScorer`` when
+    ``quality_preset``/``task``/``options`` ask for more than token probabilities; a plain
+    function ``fn(request) -> float`` is accepted too. ``options`` (validated now) reach the
+    scorer as ``request.options``. Patching again replaces the configuration; it never wraps twice.
     """
-    config = HookConfig("score", policy or TrustPolicy(), _as_scorer(scorer), _options(options, quality_preset, task))
+    chosen = _options(options, quality_preset, task)
+    config = HookConfig("score", policy or TrustPolicy(), _scorer_for(scorer, chosen), chosen)
     _register(client, config)
     return client
 
@@ -141,7 +182,8 @@ def patch_all(
     ``sdks`` names them (``"openai"``, ``"azure"``); by default every supported SDK that is
     installed. A client's own :func:`patch`/:func:`route` configuration takes precedence.
     """
-    config = HookConfig("score", policy or TrustPolicy(), _as_scorer(scorer), _options(options, quality_preset, task))
+    chosen = _options(options, quality_preset, task)
+    config = HookConfig("score", policy or TrustPolicy(), _scorer_for(scorer, chosen), chosen)
     if sdks is None:
         sdks = tuple(sdk for sdk in ADAPTER_MODULES if _importable(sdk))
     for sdk in sdks:

@@ -42,6 +42,8 @@ class TLMScorer(BaseScorer):
     ``options.model``/``model_provider``, ``judge``, the hooked client that produced the response,
     the embedded local model. Up to ``max_concurrency`` judge calls of one score (and items of
     one batch) run at once. Failures come back as failed results, never as exceptions.
+    ``calibration`` (a :class:`tlm_hooks.Calibration` or its JSON path) makes the score calibrated:
+    see :meth:`_calibrated`.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class TLMScorer(BaseScorer):
         *,
         judge: ChatBackend | None = None,
         max_concurrency: int = 8,
+        calibration: Any = None,
     ) -> None:
         self.tlm_options = TLMOptions(quality_preset, task, dict(options or {}))  # type: ignore[arg-type]
         if max_concurrency < 1:
@@ -59,6 +62,7 @@ class TLMScorer(BaseScorer):
         self.judge = judge
         self.max_concurrency = max_concurrency
         self._judges: OrderedDict[tuple[Any, ...], tuple[Any, ChatBackend]] = OrderedDict()
+        self.calibrator = _calibrator(calibration)
 
     def __repr__(self) -> str:
         o = self.tlm_options
@@ -77,7 +81,8 @@ class TLMScorer(BaseScorer):
             options = self.effective_options(request.options)
             with metered() as usage:
                 result = await self._score(request, options, plan_for(options.quality_preset, options.options))
-            return _with_usage(result, usage)
+            judged_by = request.model if request.source_client is not None else None  # the judge, when no other
+            return _with_usage(self._calibrated(result, options, judged_by), usage)
         except Exception as exc:
             logger.warning("tlm-hooks: TLMScorer failed: %s", exc)
             return TrustResult.failed(exc)
@@ -98,7 +103,7 @@ class TLMScorer(BaseScorer):
             if plan.candidates <= 1:
                 greedy = (await greedy_call)[0]
                 result = await self._score(_request(messages, greedy, opts), opts, plan, judge)
-                return greedy.text, _with_usage(result, usage)
+                return greedy.text, _with_usage(self._calibrated(result, opts), usage)
             # the candidates' pool is sampled alongside the greedy answer, not after it
             sample_call = call(
                 messages, n=max(plan.samples, plan.candidates - 1), temperature=SAMPLE_TEMPERATURE,
@@ -121,7 +126,18 @@ class TLMScorer(BaseScorer):
                 )
             )
             best = max(range(len(picks)), key=lambda i: scored[i].trustworthiness_score or -1.0)
-            return pool[picks[best]].text, _with_usage(scored[best], usage)
+            return pool[picks[best]].text, _with_usage(self._calibrated(scored[best], opts), usage)
+
+    # -- calibration (tlm_hooks.calibration) ---------------------------------------------------
+
+    def _calibrated(self, result: TrustResult, options: TLMOptions, model: str | None = None) -> TrustResult:
+        """With a calibration profile: the calibrated score as ``trustworthiness_score``, the raw
+        one in ``log.raw_trustworthiness_score``, and a warning in ``log.calibration`` when the
+        profile was fitted for another judge, preset or task."""
+        if self.calibrator is None:
+            return result
+        judge = options.options.get("model") or getattr(self.judge, "name", None) or model
+        return self.calibrator(result, judge=judge, quality_preset=options.quality_preset, task=options.task)
 
     def effective_options(self, override: Any = None) -> TLMOptions:
         """This scorer's options with a request's options (preset, task, option keys) on top."""
@@ -239,6 +255,14 @@ class TLMScorer(BaseScorer):
             return generations
 
         return call
+
+
+def _calibrator(calibration: Any) -> Any:
+    if calibration is None:
+        return None
+    from ..calibration.applying import ScoreCalibrator
+
+    return ScoreCalibrator(calibration)
 
 
 def _outer_usage() -> Usage | None:

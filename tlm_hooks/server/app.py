@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import compat, explanation, rest
 from .auth import KeyChecker
+from .azure_openai import AZURE_OPENAI_PATHS, azure_chat_body
 from .chat import ChatContext, ChatModel, ChatRequest, complete, parse_chat_request, stream
 from .errors import ApiError, Secrets, current_secrets, install_log_scrubbing, secrets_in
 from .limits import Gate, Limits, check_messages, read_json
@@ -63,9 +64,13 @@ class _Endpoint:
     tlm_rest: bool = False  # errors in TLM's REST shape (see ApiError.response)
 
 
-def _chat_endpoint() -> _Endpoint:
+def _chat_endpoint(prepare: Callable[[Any, Request], tuple[Any, tuple[str, ...]]] | None = None) -> _Endpoint:
+    """``prepare`` adapts a body to the URL it came on (Azure's deployment paths) and may add warnings."""
+
     def parse(body: Any, request: Request) -> ChatRequest:
-        return parse_chat_request(body, extra_parameters=request.headers.get("extra-parameters"))
+        body, warnings = prepare(body, request) if prepare is not None else (body, ())
+        chat = parse_chat_request(body, extra_parameters=request.headers.get("extra-parameters"))
+        return dataclasses.replace(chat, warnings=(*warnings, *chat.warnings)) if warnings else chat
 
     async def run(ctx: ChatContext, chat: ChatRequest, release: Callable[[], None]) -> Response:
         return await (stream(ctx, chat, release) if chat.stream else complete(ctx, chat))
@@ -223,6 +228,8 @@ def create_app(
 
     chat = guarded(_chat_endpoint())
     routes = [Route(path, chat, methods=["POST"]) for path in CHAT_PATHS]
+    azure_chat = guarded(_chat_endpoint(azure_chat_body))
+    routes.extend(Route(path, azure_chat, methods=["POST"]) for path in AZURE_OPENAI_PATHS)
     # path -> (parse, run, errors in TLM's REST shape): the routes Cleanlab's client calls with its
     # own retry rules get that shape; /api/chat/score (an OpenAI-style endpoint) keeps OpenAI's
     rest_routes: dict[

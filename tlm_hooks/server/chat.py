@@ -3,28 +3,62 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import InvalidOptionError
+from ..options import _OPTION_KEYS as OPTION_KEYS  # the keys allowed inside "options"
 from ..options import TLMOptions
 from ..types import ScoreRequest, _content_text
 from .errors import ApiError, Secrets, bad_field, model_error
 from .scoring import ScorerSource, run_scorer, token_logprobs
 
-__all__ = ["ChatModel", "ChatRequest", "ChatContext", "parse_chat_request", "complete", "stream", "tlm_options"]
+__all__ = [
+    "ChatModel",
+    "ChatRequest",
+    "ChatContext",
+    "parse_chat_request",
+    "check_parameters",
+    "complete",
+    "stream",
+    "tlm_options",
+]
 
 logger = logging.getLogger("tlm_hooks")
 T = TypeVar("T")
 
 TLM_KEYS = ("quality_preset", "task", "options")
+# OpenAI's chat-completions body parameters (openai's CompletionCreateParams; a test keeps this in
+# step with the installed SDK), in three groups by what this server does with them.
+USED_PARAMETERS = frozenset(
+    {"messages", "model", "stream", "stream_options", "n", "logprobs", "top_logprobs", "max_tokens",
+     "max_completion_tokens", "temperature", "top_p", "seed", "stop"}
+)  # fmt: skip
+# bookkeeping that does not change the answer, so ignoring it is not dropping an option
+NEUTRAL_PARAMETERS = frozenset(
+    {"user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key",
+     "prompt_cache_retention", "prompt_cache_options", "parallel_tool_calls"}
+)  # fmt: skip
+# would change the answer, but this server cannot do them: accepted, and the reply says they were ignored
+UNSUPPORTED_PARAMETERS = frozenset(
+    {"tools", "tool_choice", "functions", "function_call", "response_format", "frequency_penalty",
+     "presence_penalty", "logit_bias", "reasoning_effort", "verbosity", "modalities", "audio", "prediction",
+     "web_search_options", "moderation", "data_sources"}  # data_sources: Azure OpenAI "on your data"
+)  # fmt: skip
+OPENAI_PARAMETERS = USED_PARAMETERS | NEUTRAL_PARAMETERS | UNSUPPORTED_PARAMETERS
+_TYPO_CUTOFF = 0.8  # difflib ratio: "qualty_preset"/"optoins" are refused, "mask" (0.75 to "task") is not
+_HINT_CUTOFF = 0.85  # suggest "temperature" for "temprature", not "top_p" for vLLM's "top_k"
+_RENAMED = {"quality": "quality_preset"}  # the REST API's name for the preset
+_SORTED_OPENAI_PARAMETERS = sorted(OPENAI_PARAMETERS)
+_MAX_NAMED_UNKNOWN = 10  # a body of a thousand junk keys gets a count, not a thousand warnings
 _MAX_STOPS = 4
 _MAX_TOP_LOGPROBS = 20
 
@@ -55,6 +89,7 @@ class ChatRequest:
     include_usage: bool
     options: TLMOptions | None
     model: str | None = None  # the model name the client asked for
+    warnings: tuple[str, ...] = ()  # what the request asked for and did not get (reported in tlm_metadata.log)
 
 
 @dataclass(frozen=True)
@@ -160,10 +195,10 @@ def tlm_options(body: Mapping[str, Any], keys: Mapping[str, str] | None = None) 
 
 
 def _extra_parameters(body: Mapping[str, Any], mode: str | None) -> Mapping[str, Any]:
-    """Apply Azure's ``extra-parameters`` header: ``drop`` ignores TLM keys, ``error`` refuses them."""
+    """Apply Azure's ``extra-parameters`` header: ``drop`` ignores TLM and unknown keys, ``error`` refuses them."""
     mode = (mode or "pass-through").strip().lower()
     if mode == "drop":
-        return {k: v for k, v in body.items() if k not in TLM_KEYS}
+        return {k: v for k, v in body.items() if k in OPENAI_PARAMETERS}
     if mode == "error":
         for key in TLM_KEYS:
             if key in body:
@@ -173,11 +208,52 @@ def _extra_parameters(body: Mapping[str, Any], mode: str | None) -> Mapping[str,
     return body
 
 
+def check_parameters(body: Mapping[str, Any], *, strict: bool = False) -> tuple[str, ...]:
+    """Check a chat body's top-level keys; returns warnings for what is accepted but not used.
+
+    A key that looks like a misspelt TLM key (``qualty_preset``) or a TLM option sent outside
+    ``options`` is refused with a 400 naming it. OpenAI's own parameters are accepted; those this
+    server cannot honour (``tools``, ``response_format``...) and keys nobody knows are reported.
+    ``strict`` (Azure's ``extra-parameters: error``) refuses unknown keys instead.
+    """
+    warnings: list[str] = []
+    unknown: list[str] = []
+    for key, value in body.items():
+        if key in TLM_KEYS or key in USED_PARAMETERS or key in NEUTRAL_PARAMETERS:
+            continue
+        if key in UNSUPPORTED_PARAMETERS:
+            if value is not None:  # null is how OpenAI clients say "not given"
+                warnings.append(f"parameter {key!r} is not supported by this server and was ignored")
+            continue
+        shown = key[:80]
+        if key in OPTION_KEYS:
+            raise bad_field(shown, f'a TLM option: send it inside options ("options": {{"{key}": ...}})')
+        close = _RENAMED.get(key.lower()) or _closest(key.lower(), TLM_KEYS)
+        if close is not None:
+            raise bad_field(shown, f"unknown parameter; did you mean {close!r}? TLM keys: {', '.join(TLM_KEYS)}")
+        if strict:
+            raise bad_field(shown, "unknown parameter, not allowed with header 'extra-parameters: error'")
+        unknown.append(shown)
+    for shown in unknown[:_MAX_NAMED_UNKNOWN]:
+        near = _closest(shown, _SORTED_OPENAI_PARAMETERS, _HINT_CUTOFF)
+        hint = f" (did you mean {near!r}?)" if near else ""
+        warnings.append(f"ignored unknown parameter {shown!r}{hint}")
+    if len(unknown) > _MAX_NAMED_UNKNOWN:
+        warnings.append(f"ignored {len(unknown) - _MAX_NAMED_UNKNOWN} more unknown parameters")
+    return tuple(warnings)
+
+
+def _closest(key: str, names: Sequence[str], cutoff: float = _TYPO_CUTOFF) -> str | None:
+    matches = difflib.get_close_matches(key, names, 1, cutoff)
+    return matches[0] if matches else None
+
+
 def parse_chat_request(body: Any, *, extra_parameters: str | None = None) -> ChatRequest:
-    """Validate an OpenAI chat request body (plus TLM keys); unknown keys are ignored."""
+    """Validate an OpenAI chat request body (plus TLM keys); see :func:`check_parameters` for other keys."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     body = _extra_parameters(body, extra_parameters)
+    warnings = check_parameters(body, strict=(extra_parameters or "").strip().lower() == "error")
     messages = parse_messages(body)
     n = _integer(body, "n", 1)
     if n not in (None, 1):
@@ -210,7 +286,14 @@ def parse_chat_request(body: Any, *, extra_parameters: str | None = None) -> Cha
     }
     generation = {key: value for key, value in generation.items() if value is not None}
     return ChatRequest(
-        messages, generation, logprobs, stream_flag, bool(stream_flag and include_usage), tlm_options(body), model
+        messages,
+        generation,
+        logprobs,
+        stream_flag,
+        bool(stream_flag and include_usage),
+        tlm_options(body),
+        model,
+        warnings,
     )
 
 
@@ -235,7 +318,7 @@ async def _score(ctx: ChatContext, chat: ChatRequest, text: str, entries: Any, m
         model=model,
         options=chat.options,
     )
-    return await run_scorer(ctx.scorers, request, ctx.secrets, ctx.warnings)
+    return await run_scorer(ctx.scorers, request, ctx.secrets, (*ctx.warnings, *chat.warnings))
 
 
 def _logged_model_error(ctx: ChatContext, exc: BaseException) -> ApiError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -318,6 +319,23 @@ def _get(summary: str, response: str, *, public: bool = True) -> dict[str, Any]:
 _CHAT = _post(
     "Chat completion with tlm_metadata (OpenAI / Azure AI Inference compatible)", "ChatRequest", "ChatCompletion"
 )
+
+
+def _azure_paths(*paths: str) -> list[str]:
+    return [prefix + path for prefix in ("", "/api") for path in paths]
+
+
+def _azure_chat() -> dict[str, Any]:
+    operation = copy.deepcopy(_CHAT)
+    operation["post"]["summary"] = "Chat completion with tlm_metadata (Azure OpenAI: the deployment names the model)"
+    operation["post"]["parameters"] = [
+        {"name": "deployment", "in": "path", "required": True, "schema": _STR},
+        {"name": "api-version", "in": "query", "required": False, "schema": _STR},
+    ]
+    return operation
+
+
+_AZURE_CHAT = _azure_chat()
 OPERATIONS: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": _CHAT,
     "/api/chat/completions": _CHAT,
@@ -351,6 +369,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "ExplanationResponse",
         tlm_rest=True,
     ),
+    **{path: _AZURE_CHAT for path in _azure_paths("/openai/deployments/{deployment}/chat/completions")},
+    **{path: _CHAT for path in _azure_paths("/openai/chat/completions", "/openai/v1/chat/completions")},
     "/health": _get("Liveness and the served model's name", "Health"),
     "/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
     "/api/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
@@ -364,9 +384,10 @@ def openapi_document(routes: Iterable[BaseRoute], *, auth: bool) -> dict[str, An
     for route in routes:
         if not isinstance(route, Route):
             continue
-        if route.path not in OPERATIONS:
-            raise KeyError(f"no OpenAPI description for {route.path}: add it to tlm_hooks/server/openapi.py")
-        paths[route.path] = OPERATIONS[route.path]
+        path = route.path.replace(":path}", "}")  # OpenAPI path templates carry no converters
+        if path not in OPERATIONS:
+            raise KeyError(f"no OpenAPI description for {path}: add it to tlm_hooks/server/openapi.py")
+        paths[path] = OPERATIONS[path]
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
