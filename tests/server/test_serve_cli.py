@@ -185,13 +185,18 @@ def test_sigint_cuts_a_long_request_off_with_a_json_503_within_30s(fake: FakeOpe
         )
     )
     thread.start()
-    deadline = time.monotonic() + 30
-    while not fake.requests and not replies and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fake.requests, f"the request never reached the upstream: {[r.text for r in replies]}"
-    started = time.monotonic()
-    _stop(process, signal.SIGINT, within=40)
-    took = time.monotonic() - started
+    try:
+        deadline = time.monotonic() + 30
+        while not fake.requests and not replies and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake.requests, f"the request never reached the upstream: {[r.text for r in replies]}"
+        started = time.monotonic()
+        _stop(process, signal.SIGINT, within=40)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     thread.join(10)
     assert took <= 30, f"shutdown took {took:.1f}s"
     [reply] = replies
