@@ -215,3 +215,13 @@ def test_fit_messages_keeps_system_and_the_latest_turns() -> None:
     assert fitted[0]["content"] == "Be brief." and fitted[-1]["content"] == QUESTION
     assert fitted[1]["content"].startswith("[… 1 earlier message cut …]")
     assert messages[1]["content"] == "a" * 20_000  # the caller's messages are not changed
+
+
+def test_tlm_client_results_carry_the_warnings_without_options_log() -> None:
+    from tlm_hooks import TLM
+
+    with judge_server(refuse_n=False, fail_kinds=frozenset({"sample"}), delay=0) as server:
+        tlm = TLM("medium", scorer=TLMScorer("medium", judge=judge_at(server.url)))
+        out = tlm.get_trustworthiness_score("What is 2+2?", "4")
+    assert set(out) == {"trustworthiness_score", "log"} and set(out["log"]) == {"warnings"}
+    assert out["log"]["warnings"][0].startswith("consistency: 1 of 1 sampling requests failed")
