@@ -225,3 +225,37 @@ def test_tlm_client_results_carry_the_warnings_without_options_log() -> None:
         out = tlm.get_trustworthiness_score("What is 2+2?", "4")
     assert set(out) == {"trustworthiness_score", "log"} and set(out["log"]) == {"warnings"}
     assert out["log"]["warnings"][0].startswith("consistency: 1 of 1 sampling requests failed")
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync_client", "async_client"])
+async def test_azure_inference_connection_errors_name_the_endpoint(is_async: bool) -> None:
+    pytest.importorskip("azure.ai.inference")
+    from azure.ai.inference import ChatCompletionsClient
+    from azure.ai.inference.aio import ChatCompletionsClient as AsyncChatCompletionsClient
+    from azure.core.credentials import AzureKeyCredential
+
+    from tlm_hooks.llm.azure_inference import AzureInferenceBackend
+
+    url = dead_url()
+    cls = AsyncChatCompletionsClient if is_async else ChatCompletionsClient
+    client = cls(endpoint=url, credential=AzureKeyCredential("k"))
+    try:
+        backend = AzureInferenceBackend(client, model="judge-x", retry=RetryPolicy(max_retries=0))
+        with pytest.raises(JudgeConnectionError) as info:
+            await backend.acomplete(MESSAGES)
+    finally:
+        closed = client.close()
+        if closed is not None:
+            await closed
+    assert url in str(info.value) and "'judge-x'" in str(info.value)
+
+
+async def test_litellm_connection_errors_name_the_api_base() -> None:
+    pytest.importorskip("litellm")
+    from tlm_hooks.llm import LiteLLMBackend
+
+    url = dead_url()
+    backend = LiteLLMBackend("openai/judge-x", api_base=url, api_key="k", max_retries=0)
+    with pytest.raises(JudgeConnectionError) as info:
+        await backend.acomplete(MESSAGES)
+    assert url in str(info.value) and "'openai/judge-x'" in str(info.value)

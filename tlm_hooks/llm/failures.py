@@ -46,12 +46,17 @@ def is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in type(exc).__name__
 
 
-def is_connection_failure(exc: BaseException) -> bool:
-    """A request that reached no server (refused, DNS, dropped), timeouts excluded."""
-    if is_timeout(exc):
-        return False
+def _is_connection_type(exc: BaseException) -> bool:
     name = type(exc).__name__
     return isinstance(exc, ConnectionError) or "Connection" in name or name in _AZURE_TRANSPORT_ERRORS
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """A request that reached no server (refused, DNS, dropped), timeouts excluded; also when
+    a wrapper (litellm's ``InternalServerError``) was raised from such a failure."""
+    if is_timeout(exc):
+        return False
+    return any(_is_connection_type(e) for e in _chain(exc))
 
 
 def is_context_overflow(exc: BaseException) -> bool:
@@ -77,14 +82,18 @@ def display_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _root(exc: BaseException) -> BaseException:
-    seen = {id(exc)}
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (``__cause__``, else ``__context__``)."""
+    out = [exc]
     while True:
-        inner = exc.__cause__ or exc.__context__
-        if inner is None or id(inner) in seen:
-            return exc
-        seen.add(id(inner))
-        exc = inner
+        inner = out[-1].__cause__ or out[-1].__context__
+        if inner is None or any(inner is seen for seen in out):
+            return out
+        out.append(inner)
+
+
+def _root(exc: BaseException) -> BaseException:
+    return _chain(exc)[-1]
 
 
 def short_reason(exc: BaseException) -> str:

@@ -92,6 +92,7 @@ class LiteLLMBackend:
             "max_tokens": max_tokens,
             "timeout": self.timeout,
             "num_retries": 0,
+            "max_retries": 0,  # the provider SDK's own retries (ours run)
             **self.provider,
         }
         if logprobs:
