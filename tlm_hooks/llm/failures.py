@@ -27,6 +27,7 @@ _OVERFLOW_WORDS = (
     "maximum context",
     "too many tokens",
     "prompt is too long",
+    "max_prompt_chars",  # tlm-hooks serve's own limit on a prompt's characters
 )
 _REASON_CHARS = 200
 # azure-core's transport failures: the request could not be sent / the response not read
