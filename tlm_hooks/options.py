@@ -20,6 +20,7 @@ __all__ = [
     "SIMILARITY_MEASURES",
     "REASONING_EFFORTS",
     "LOG_KEYS",
+    "OPTION_KEYS",
     "MODEL_PROVIDER_KEYS",
     "QualityPreset",
     "Task",
@@ -34,7 +35,7 @@ QUALITY_PRESETS: tuple[str, ...] = ("best", "high", "medium", "low", "base")
 TASKS: tuple[str, ...] = ("default", "classification", "code_generation")
 SIMILARITY_MEASURES: tuple[str, ...] = ("semantic", "string", "embedding", "embedding_large", "code", "discrepancy")
 REASONING_EFFORTS: tuple[str, ...] = ("none", "low", "medium", "high")
-LOG_KEYS: tuple[str, ...] = ("explanation", "per_component_score")
+LOG_KEYS: tuple[str, ...] = ("explanation", "per_component_score", "perplexity", "per_field_score")
 # "api-version" is the spelling Cleanlab's documents show; "api_version" is accepted as well.
 MODEL_PROVIDER_KEYS: tuple[str, ...] = ("api_base", "api_key", "api_version", "api-version", "provider")
 
@@ -45,6 +46,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "num_consistency_samples": (0, 20),
     "num_self_reflections": (0, 10),
 }
+_MAX_TIMEOUT = 86400.0  # seconds; Cleanlab's client sends its timeout as options.max_timeout
 _OPTION_KEYS: tuple[str, ...] = (
     "model",
     "max_tokens",
@@ -57,7 +59,13 @@ _OPTION_KEYS: tuple[str, ...] = (
     "custom_eval_criteria",
     "model_provider",
     "constrain_outputs",
+    "use_self_reflection",
+    "disable_trustworthiness",
+    "disable_persistence",
+    "max_timeout",
 )
+OPTION_KEYS = _OPTION_KEYS  # every key ``options`` accepts
+_BOOL_KEYS: tuple[str, ...] = ("use_self_reflection", "disable_trustworthiness", "disable_persistence")
 
 
 def _one_of(values: tuple[str, ...]) -> str:
@@ -94,6 +102,14 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InvalidOptionError(dotted, value, f"an integer from {low} to {high}")
             out[key] = value
+        elif key in _BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise InvalidOptionError(dotted, value, "true or false")
+            out[key] = value
+        elif key == "max_timeout":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= _MAX_TIMEOUT:
+                raise InvalidOptionError(dotted, value, f"a number of seconds above 0, at most {_MAX_TIMEOUT:g}")
+            out[key] = value
         elif key == "model":
             if not isinstance(value, str) or not value.strip():
                 raise InvalidOptionError(dotted, value, "a non-empty model name string")
@@ -113,6 +129,12 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _check_criteria(dotted, value)
         elif key == "model_provider":
             out[key] = _check_model_provider(dotted, value)
+    if "use_self_reflection" in out and "num_self_reflections" in out:
+        raise InvalidOptionError(
+            "options.use_self_reflection",
+            out["use_self_reflection"],
+            "only without options.num_self_reflections (give one of them; use_self_reflection=false means 0)",
+        )
     return out
 
 

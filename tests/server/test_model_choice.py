@@ -47,8 +47,23 @@ def test_options_model_generates_and_judges_upstream(fake: FakeOpenAI) -> None:
     assert {seen.body["model"] for seen in fake.requests} == {"bigger-model"}
 
 
-def test_fixed_upstream_model_refuses_another_options_model(fake: FakeOpenAI) -> None:
+def test_fixed_upstream_model_answers_another_options_model_and_says_so(fake: FakeOpenAI) -> None:
     client = _upstream_app(fake, model="served")
+    reply = client.post(CHAT, json={"messages": QUESTION, "quality_preset": "base", "options": {"model": "other"}})
+    assert reply.status_code == 200, reply.text
+    assert {seen.body["model"] for seen in fake.requests} == {"served"}
+    assert reply.headers["x-tlm-hooks-model"] == "served"
+    assert reply.json()["tlm_metadata"]["log"]["warnings"] == [
+        "options.model 'other' is not served here; answered by 'served'"
+    ]
+    ok = client.post(CHAT, json={"messages": QUESTION, "quality_preset": "base", "options": {"model": "served"}})
+    assert ok.status_code == 200 and "warnings" not in ok.json()["tlm_metadata"].get("log", {})
+    assert ok.headers["x-tlm-hooks-model"] == "served"
+
+
+def test_strict_models_refuses_a_model_not_served(fake: FakeOpenAI) -> None:
+    model = UpstreamModel(fake.url, model="served")
+    client = TestClient(create_app(model, scorer=DefaultScorers(), strict_models=True), raise_server_exceptions=False)
     refused = client.post(CHAT, json={"messages": QUESTION, "options": {"model": "other"}})
     assert refused.status_code == 400
     error = refused.json()["error"]
@@ -58,18 +73,83 @@ def test_fixed_upstream_model_refuses_another_options_model(fake: FakeOpenAI) ->
     assert ok.status_code == 200 and fake.requests[-1].body["model"] == "served"
 
 
-def test_local_model_serves_only_itself() -> None:
+def test_local_model_answers_any_model_name_and_says_which() -> None:
     model = FakeModel()
     client = TestClient(create_app(model, scorer=DefaultScorers()), raise_server_exceptions=False)
-    refused = client.post(CHAT, json={"messages": QUESTION, "options": {"model": "gpt-4o"}})
-    assert refused.status_code == 400
-    message = refused.json()["error"]["message"]
-    assert "'gpt-4o'" in message and "'fake-model'" in message and "--allow-model" in message
-    assert model.calls == []
+    body = {"messages": QUESTION, "quality_preset": "base", "options": {"model": "gpt-4.1-mini"}}
+    reply = client.post(CHAT, json=body)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["x-tlm-hooks-model"] == "fake-model" and reply.json()["model"] == "fake-model"
+    assert reply.json()["tlm_metadata"]["log"]["warnings"] == [
+        "options.model 'gpt-4.1-mini' is not served here; answered by 'fake-model'"
+    ]
+    assert "model" not in model.calls[-1]  # a local model is not asked for a name
+    streamed = client.post(CHAT, json={**body, "stream": True})
+    assert streamed.headers["x-tlm-hooks-model"] == "fake-model"
+    assert "is not served here; answered by 'fake-model'" in streamed.text
     for name in ("fake-model", "local"):
         reply = client.post(CHAT, json={"messages": QUESTION, "quality_preset": "base", "options": {"model": name}})
         assert reply.status_code == 200, reply.text
-        assert "model" not in model.calls[-1]  # a local model is not asked for a name
+        assert "warnings" not in reply.json()["tlm_metadata"].get("log", {})
+    strict = TestClient(create_app(model, scorer=DefaultScorers(), strict_models=True), raise_server_exceptions=False)
+    refused = strict.post(CHAT, json=body)
+    assert refused.status_code == 400
+    message = refused.json()["error"]["message"]
+    assert "'gpt-4.1-mini'" in message and "'fake-model'" in message and "--allow-model" in message
+    assert "x-tlm-hooks-model" not in refused.headers
+
+
+def test_model_alias_answers_with_its_target_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    class StubLiteLLM:
+        def __init__(self, model: str) -> None:
+            self.name = model
+
+    monkeypatch.setattr("tlm_hooks.llm.litellm_backend.LiteLLMBackend", StubLiteLLM)
+    policy = ModelPolicy(allowed=("openai/*",), aliases={"gpt-4.1-mini": "openai/gpt-4.1-mini", "fast": "local"})
+    policy.check_aliases(FakeModel())
+    choice = policy.choose(FakeModel(), TLMOptions(options={"model": "gpt-4.1-mini"}), None)
+    assert isinstance(choice.model, BackendChatModel) and choice.answered_by == "openai/gpt-4.1-mini"
+    assert choice.warning is not None and "--model-alias" in choice.warning and "'gpt-4.1-mini'" in choice.warning
+    local = policy.choose(FakeModel(), TLMOptions(options={"model": "fast"}), None)
+    assert isinstance(local.model, FakeModel) and local.answered_by == "fake-model" and local.asked == "fast"
+    with pytest.raises(ValueError, match="--model-alias x=anthropic/claude"):
+        ModelPolicy(allowed=("openai/*",), aliases={"x": "anthropic/claude"}).check_aliases(FakeModel())
+    with pytest.raises(ValueError, match="--model-alias"):
+        create_app(FakeModel(), scorer=DefaultScorers(), model_aliases={"x": "not-served"})
+
+
+def test_alias_on_an_upstream_that_forwards_names(fake: FakeOpenAI) -> None:
+    client = TestClient(
+        create_app(UpstreamModel(fake.url), scorer=DefaultScorers(), model_aliases={"gpt-4.1-mini": "llama-3"}),
+        raise_server_exceptions=False,
+    )
+    reply = client.post(
+        CHAT, json={"messages": QUESTION, "quality_preset": "base", "options": {"model": "gpt-4.1-mini"}}
+    )
+    assert reply.status_code == 200, reply.text
+    assert fake.requests[-1].body["model"] == "llama-3" and reply.headers["x-tlm-hooks-model"] == "llama-3"
+    other = client.post(CHAT, json={"messages": QUESTION, "quality_preset": "base", "options": {"model": "x-model"}})
+    assert fake.requests[-1].body["model"] == "x-model" and "warnings" not in other.json()["tlm_metadata"].get(
+        "log", {}
+    )
+
+
+def test_substitution_is_reported_by_the_rest_endpoints() -> None:
+    client = TestClient(create_app(FakeModel(), scorer=DefaultScorers()), raise_server_exceptions=False)
+    options = {"model": "gpt-4o-mini"}
+    expected = "options.model 'gpt-4o-mini' is not served here; answered by 'fake-model'"
+    prompt = client.post(
+        "/api/v0/trustworthy_llm/prompt", json={"prompt": "2+2?", "quality": "base", "options": options}
+    )
+    assert prompt.status_code == 200, prompt.text
+    assert prompt.headers["x-tlm-hooks-model"] == "fake-model" and prompt.json()["log"]["warnings"] == [expected]
+    rag = client.post(
+        "/api/v1/rag_trustworthy_llm/score",
+        json={"query": "2+2?", "context": "2+2=4", "response": {"response": "4"}, "quality": "base", "evals": [],
+              "options": options},
+    )  # fmt: skip
+    assert rag.status_code == 200, rag.text
+    assert rag.json()["trustworthiness"]["log"]["warnings"] == [expected]
 
 
 def test_allowed_patterns_go_to_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,8 +166,13 @@ def test_allowed_patterns_go_to_litellm(monkeypatch: pytest.MonkeyPatch) -> None
     for i in range(40):  # any name the pattern admits: the cache stays bounded
         policy.choose(FakeModel(), TLMOptions(options={"model": f"openai/gpt-4o-{i}"}), None)
     assert len(policy._cache) == 16 and "openai/gpt-4o-39" in policy._cache
+    assert (
+        policy.choose(FakeModel(), TLMOptions(options={"model": "anthropic/claude"}), None).asked == "anthropic/claude"
+    )
     with pytest.raises(ApiError) as info:
-        policy.choose(FakeModel(), TLMOptions(options={"model": "anthropic/claude"}), None)
+        ModelPolicy(allowed=("openai/gpt-4o*",), strict=True).choose(
+            FakeModel(), TLMOptions(options={"model": "anthropic/claude"}), None
+        )
     assert "'openai/gpt-4o*'" in info.value.message
 
 

@@ -41,7 +41,7 @@ def test_prompt_generates_and_scores() -> None:
     reply = client.post("/api/v0/trustworthy_llm/prompt", json=body)
     assert reply.status_code == 200
     data = reply.json()
-    assert set(data) == {"response", "confidence_score", "log"}
+    assert set(data) == {"response", "confidence_score", "log", "deberta_success"} and data["deberta_success"] is True
     assert data["response"] == "The answer is 4." and 0 < data["confidence_score"] < 1
     assert "Token probability" in data["log"]["explanation"]
     assert model.calls[0]["max_tokens"] == 9 and model.calls[0]["logprobs"] is True
@@ -57,7 +57,11 @@ def test_get_confidence_score() -> None:
         "/api/v0/trustworthy_llm/get_confidence_score",
         json={"task": "classification", "quality": "medium", "prompt": "Classify: 'I love it'", "response": "negative"},
     )
-    assert reply.json() == {"confidence_score": 0.8, "log": {"explanation": "scored 'negative'"}}
+    assert reply.json() == {
+        "confidence_score": 0.8,
+        "log": {"explanation": "scored 'negative'"},
+        "deberta_success": True,
+    }
 
 
 def test_get_confidence_score_without_logprobs_says_why() -> None:
@@ -83,7 +87,7 @@ def test_rag_score_and_generate() -> None:
     )
     data = scored.json()  # the evals themselves are tested in tests/rag/test_rag_server.py
     assert data["trustworthiness"] == {"score": 0.8, "log": {"explanation": "scored 'February'"}}
-    assert set(data) == {"trustworthiness", "context_sufficiency"}
+    assert set(data) == {"trustworthiness", "context_sufficiency", "deberta_success"}
     generated = client.post("/api/v1/rag_trustworthy_llm/generate", json={**base, "quality": "low"}).json()
     assert generated["response"] == "The answer is 4." and generated["trustworthiness"]["score"] == 0.8
     assert {"context_sufficiency", "response_groundedness", "response_helpfulness", "query_ease"} <= set(generated)
@@ -185,7 +189,9 @@ def test_model_provider_is_refused_unless_allowed() -> None:
     from tlm_hooks.options import TLMOptions
     from tlm_hooks.server.scoring import DefaultScorers
 
-    options = TLMOptions("medium", options={"model_provider": {"api_base": "http://169.254.169.254", "api_key": "secret"}})
+    options = TLMOptions(
+        "medium", options={"model_provider": {"api_base": "http://169.254.169.254", "api_key": "secret"}}
+    )
     with pytest.raises(InvalidOptionError) as info:
         DefaultScorers()(options)
     assert info.value.key == "options.model_provider" and "--allow-model-provider" in str(info.value)

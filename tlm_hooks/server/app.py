@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("the server needs starlette and uvicorn: pip install 'tlm-hooks[server]'") from exc
 
-from . import rest
+from . import compat, explanation, rest
 from .auth import KeyChecker
 from .chat import ChatContext, ChatModel, ChatRequest, complete, messages_text, parse_chat_request, stream
 from .errors import ApiError, Secrets, secrets_in
@@ -48,6 +48,7 @@ CHAT_PATHS: tuple[str, ...] = (
     "/chat/completions",  # Azure AI Inference endpoint at the root
 )
 INFO_PATHS: tuple[str, ...] = ("/info", "/api/info")  # Azure AI Inference's get_model_info()
+MODEL_HEADER = "x-tlm-hooks-model"  # on every model reply: the name of the model that answered
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class _Endpoint:
 
     parse: Callable[[Any, Request], Any]
     run: Callable[[ChatContext, Any, Callable[[], None]], Awaitable[Response]]
+    tlm_rest: bool = False  # errors in TLM's REST shape (see ApiError.response)
 
 
 def _chat_endpoint(limits: Limits) -> _Endpoint:
@@ -71,12 +73,15 @@ def _chat_endpoint(limits: Limits) -> _Endpoint:
 
 
 def _rest_endpoint(
-    parse: Callable[[Any, int], Any], run: Callable[[ChatContext, Any], Awaitable[Response]], limits: Limits
+    parse: Callable[[Any, int], Any],
+    run: Callable[[ChatContext, Any], Awaitable[Response]],
+    limits: Limits,
+    tlm_rest: bool,
 ) -> _Endpoint:
     async def run_call(ctx: ChatContext, call: Any, release: Callable[[], None]) -> Response:
         return await run(ctx, call)
 
-    return _Endpoint(lambda body, request: parse(body, limits.max_prompt_chars), run_call)
+    return _Endpoint(lambda body, request: parse(body, limits.max_prompt_chars), run_call, tlm_rest)
 
 
 def _releaser(release: Callable[[], None], choice: ModelChoice) -> Callable[[], None]:
@@ -105,6 +110,8 @@ def create_app(
     hidden: Sequence[str] = (),
     allowed_models: Sequence[str] = (),
     allow_model_provider: bool | None = None,
+    model_aliases: Mapping[str, str] | None = None,
+    strict_models: bool = False,
 ) -> Starlette:
     """The app: ``model`` generates, ``scorer`` (a ``Scorer`` or ``(TLMOptions) -> Scorer``) scores.
 
@@ -112,7 +119,9 @@ def create_app(
     auth off. ``hidden`` lists more secrets (e.g. an upstream key) to scrub from every reply.
     ``allowed_models`` are patterns of litellm models a request may pick with ``options.model``;
     ``allow_model_provider`` (default: the ``DefaultScorers`` setting) lets requests name an
-    endpoint in ``options.model_provider`` (see :mod:`tlm_hooks.server.models`).
+    endpoint in ``options.model_provider``. ``options.model`` naming a model the server does not
+    serve is answered by ``model`` (the reply says so), or refused with ``strict_models``;
+    ``model_aliases`` maps such names to a served target (see :mod:`tlm_hooks.server.models`).
     """
     if not isinstance(model, ChatModel):
         raise TypeError(f"model must have chat, chat_stream and achat methods, got {type(model).__name__}")
@@ -124,15 +133,20 @@ def create_app(
     secrets = Secrets([*keys.keys, *hidden])
     if allow_model_provider is None:
         allow_model_provider = bool(getattr(scorer, "allow_model_provider", False))
-    models = ModelPolicy(tuple(allowed_models), allow_model_provider)
+    models = ModelPolicy(tuple(allowed_models), allow_model_provider, dict(model_aliases or {}), strict_models)
+    models.check_aliases(model)
 
     def context(call: Any, request_secrets: Secrets, arrived: float) -> tuple[ChatContext, ModelChoice]:
         choice = models.choose(model, getattr(call, "options", None), getattr(call, "model", None))
         scorers = scorer
         if isinstance(scorer, DefaultScorers):  # judge with the model that answers this request
             scorers = scorer.with_judge(LocalBackend(choice.model, model_name=choice.name))
-        deadline = arrived + limits.timeout
-        return ChatContext(choice.model, scorers, request_secrets, deadline, limits.timeout, choice.name), choice
+        budget = compat.deadline_seconds(getattr(call, "options", None), limits.timeout)
+        warnings = (choice.warning,) if choice.warning else ()
+        ctx = ChatContext(
+            choice.model, scorers, request_secrets, arrived + budget, budget, choice.name, choice.answered_by, warnings
+        )
+        return ctx, choice
 
     def guarded(endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
@@ -156,6 +170,8 @@ def create_app(
                         response.background = BackgroundTask(done)
                     else:
                         done()
+                if ctx.answered_by:
+                    response.headers[MODEL_HEADER] = ctx.answered_by
                 return response
             except ApiError as exc:
                 if exc.status >= 500:
@@ -166,25 +182,32 @@ def create_app(
                         exc.status,
                         request_secrets.scrub(exc.message),
                     )
-                return exc.response(request_secrets)
+                return exc.response(request_secrets, tlm_rest=endpoint.tlm_rest)
             except Exception as exc:  # a bug: say what failed, never what was sent
                 message = request_secrets.scrub(f"{type(exc).__name__}: {exc}")
                 logger.error("tlm-hooks server: %s %s failed: %s", request.method, request.url.path, message)
-                return ApiError(500, f"internal error: {message}", kind="server_error").response(request_secrets)
+                error = ApiError(500, f"internal error: {message}", kind="server_error")
+                return error.response(request_secrets, tlm_rest=endpoint.tlm_rest)
 
         return handle
 
     chat = guarded(_chat_endpoint(limits))
     routes = [Route(path, chat, methods=["POST"]) for path in CHAT_PATHS]
-    rest_routes: dict[str, tuple[Callable[[Any, int], Any], Callable[[ChatContext, Any], Awaitable[Response]]]] = {
-        "/api/chat/score": (rest.parse_chat_score, rest.run_chat_score),
-        "/api/v0/trustworthy_llm/prompt": (rest.parse_prompt, rest.run_prompt),
-        "/api/v0/trustworthy_llm/get_confidence_score": (rest.parse_confidence, rest.run_confidence),
-        "/api/v1/rag_trustworthy_llm/score": (rest.parse_rag_score, rest.run_rag_score),
-        "/api/v1/rag_trustworthy_llm/generate": (rest.parse_rag_generate, rest.run_rag_generate),
+    # path -> (parse, run, errors in TLM's REST shape): the routes Cleanlab's client calls with its
+    # own retry rules get that shape; /api/chat/score (an OpenAI-style endpoint) keeps OpenAI's
+    rest_routes: dict[
+        str, tuple[Callable[[Any, int], Any], Callable[[ChatContext, Any], Awaitable[Response]], bool]
+    ] = {
+        "/api/chat/score": (rest.parse_chat_score, rest.run_chat_score, False),
+        "/api/v0/trustworthy_llm/prompt": (rest.parse_prompt, rest.run_prompt, True),
+        "/api/v0/trustworthy_llm/get_confidence_score": (rest.parse_confidence, rest.run_confidence, True),
+        "/api/v1/rag_trustworthy_llm/score": (rest.parse_rag_score, rest.run_rag_score, True),
+        "/api/v1/rag_trustworthy_llm/generate": (rest.parse_rag_generate, rest.run_rag_generate, True),
+        "/api/v1/openai_trustworthy_llm/score": (rest.parse_openai_score, rest.run_openai_score, True),
+        "/api/v1/tlm_explanation/get_explanation": (explanation.parse_explanation, explanation.run_explanation, True),
     }
-    for path, (parse, run) in rest_routes.items():
-        routes.append(Route(path, guarded(_rest_endpoint(parse, run, limits)), methods=["POST"]))
+    for path, (parse, run, tlm_rest) in rest_routes.items():
+        routes.append(Route(path, guarded(_rest_endpoint(parse, run, limits, tlm_rest)), methods=["POST"]))
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "model": getattr(model, "name", None)})

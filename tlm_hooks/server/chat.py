@@ -67,6 +67,8 @@ class ChatContext:
     deadline: float  # time.monotonic() by which the whole reply must be done
     timeout: float
     model_name: str | None = None  # the model name to ask ``model`` for (models that serve several)
+    answered_by: str | None = None  # the name of the model that answers (reply header ``x-tlm-hooks-model``)
+    warnings: tuple[str, ...] = ()  # lines for the reply's ``log.warnings`` (e.g. a substituted model)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (at least a sliver, so waits raise rather than skip)."""
@@ -233,7 +235,7 @@ async def _score(ctx: ChatContext, chat: ChatRequest, text: str, entries: Any, m
         model=model,
         options=chat.options,
     )
-    return await run_scorer(ctx.scorers, request, ctx.secrets)
+    return await run_scorer(ctx.scorers, request, ctx.secrets, ctx.warnings)
 
 
 def _logged_model_error(ctx: ChatContext, exc: BaseException) -> ApiError:

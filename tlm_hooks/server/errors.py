@@ -32,15 +32,27 @@ class ApiError(Exception):
         """The JSON error object."""
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
-    def response(self, secrets: Secrets | None = None) -> JSONResponse:
-        """The reply, with every known secret scrubbed from the message."""
+    def response(self, secrets: Secrets | None = None, *, tlm_rest: bool = False) -> JSONResponse:
+        """The reply, with every known secret scrubbed from the message.
+
+        A 401 also carries a top-level ``"code": "invalid_api_key"`` (what Cleanlab's client maps
+        to its ``AuthError``). ``tlm_rest`` gives TLM's REST shape, ``{"error": "<message>",
+        "param", "type", "code"}``, and answers a 400 with 422: Cleanlab's client retries a 400
+        three times with backoff, but raises a 422 at once with the message.
+        """
         body = self.body()
         if secrets is not None:
             body["error"]["message"] = secrets.scrub(self.message)
+        status = self.status
+        if tlm_rest:
+            body = {**body["error"], "error": body["error"]["message"]}
+            del body["message"]
+            status = 422 if status == 400 else status
         headers = dict(self.headers)
         if self.status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
-        return JSONResponse(body, status_code=self.status, headers=headers or None)
+            body["code"] = "invalid_api_key"
+        return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def bad_field(param: str, message: str) -> ApiError:

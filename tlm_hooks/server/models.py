@@ -1,9 +1,12 @@
 """Which model answers one request: the server's own, or the one ``options.model`` /
 ``options.model_provider`` names (for generating AND judging, as TLM's options mean).
 
-- The server's model (``--model local``/a GGUF path) serves itself only: ``options.model`` must
-  name it (or ``local``), or match an ``--allow-model`` pattern, which sends that request to the
-  model through litellm (with the server's provider keys, so only patterns the operator allowed).
+- The server's model (``--model local``/a GGUF path) answers ``options.model`` naming it (or
+  ``local``); a name matching an ``--allow-model`` pattern goes to that model through litellm
+  (with the server's provider keys, so only patterns the operator allowed).
+- ``--model-alias NAME=TARGET`` sends ``options.model=NAME`` to ``TARGET`` (any of the above).
+- Any other name is answered by the server's own model, and the reply says so (``--strict-models``:
+  refused with a 400 instead). Clients such as ``cleanlab-tlm`` always send a model name.
 - An upstream server (``--model URL``) takes any model name; ``--upstream-model`` fixes one.
 - ``options.model_provider`` (only with ``--allow-model-provider``) points the request at that
   endpoint: an OpenAI-compatible ``api_base`` (streamed for real), else a litellm provider.
@@ -34,20 +37,58 @@ _GENERATION_KEYS = ("temperature", "max_tokens", "logprobs", "top_logprobs", "se
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The generator for one request and the model name to ask it for (``None``: its default)."""
+    """The generator for one request and the model name to ask it for (``None``: its default).
+
+    ``asked`` is the ``options.model`` the request named when another model answers it (an
+    alias, or the server's own model in place of one it does not serve).
+    """
 
     model: Any  # a ChatModel
     name: str | None
     owned: bool = False  # made for this request only: close it when the reply is done
+    asked: str | None = None
+    alias: bool = False
+
+    @property
+    def answered_by(self) -> str:
+        """The name of the model that answers (for the reply's header, ``model`` and log)."""
+        return self.name or str(getattr(self.model, "name", None) or "unknown")
+
+    @property
+    def warning(self) -> str | None:
+        """The ``log.warnings`` line when the request named another model than the one answering."""
+        if self.asked is None:
+            return None
+        if self.alias:
+            return f"options.model {self.asked!r} is answered by {self.answered_by!r} (a --model-alias of this server)"
+        return f"options.model {self.asked!r} is not served here; answered by {self.answered_by!r}"
 
 
 @dataclass(frozen=True)
 class ModelPolicy:
-    """What requests may choose: ``allowed`` litellm model patterns, and ``model_provider``."""
+    """What requests may choose: ``allowed`` litellm model patterns, ``aliases`` (name -> target),
+    ``model_provider``; ``strict`` refuses names not served instead of answering them."""
 
     allowed: Sequence[str] = ()
     allow_model_provider: bool = False
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    strict: bool = False
     _cache: OrderedDict[str, Any] = field(default_factory=OrderedDict, compare=False, repr=False)
+
+    def check_aliases(self, base: Any) -> None:
+        """Raise ``ValueError`` naming an alias whose target this server cannot serve."""
+        forwards, fixed = _serving(base)
+        for name, target in self.aliases.items():
+            if not name or not target:
+                raise ValueError(f"--model-alias {name}={target}: expected NAME=TARGET, both non-empty")
+            if forwards and not fixed:
+                continue
+            if target == fixed or (not forwards and target in LOCAL_ALIASES) or self._admits(target):
+                continue
+            raise ValueError(
+                f"--model-alias {name}={target}: the target must be {', '.join(self._served(base))} "
+                "or match an --allow-model pattern"
+            )
 
     def choose(self, base: Any, options: TLMOptions | None, request_model: str | None) -> ModelChoice:
         """The model for a request to a server whose own model is ``base``; 400 when not allowed."""
@@ -62,23 +103,34 @@ class ModelPolicy:
                     "options.model_provider",
                 )
             return _provider_choice(provider, wanted or request_model)
-        forwards = bool(getattr(base, "accepts_model_name", False))
+        forwards, fixed = _serving(base)
         if wanted is None:
             return ModelChoice(base, request_model if forwards else None)
-        fixed = getattr(base, "model", None) if forwards else getattr(base, "name", None)
+        target = self.aliases.get(wanted, wanted)
+        asked, alias = (wanted, True) if target != wanted else (None, False)
         if forwards and not fixed:
-            return ModelChoice(base, wanted)
-        if wanted == fixed or (not forwards and wanted in LOCAL_ALIASES):
-            return ModelChoice(base, wanted if forwards else None)
-        if any(fnmatch.fnmatchcase(wanted, pattern) for pattern in self.allowed):
-            return ModelChoice(self._litellm(wanted), None)
-        allowed = [repr(fixed), *(() if forwards else map(repr, LOCAL_ALIASES)), *map(repr, self.allowed)]
-        raise ApiError(
-            400,
-            f"options.model={wanted!r} is not served here: allowed {', '.join(allowed)} "
-            "(the operator can allow more with --allow-model)",
-            "options.model",
-        )
+            return ModelChoice(base, target, asked=asked, alias=alias)
+        if target == fixed or (not forwards and target in LOCAL_ALIASES):
+            return ModelChoice(base, target if forwards else None, asked=asked, alias=alias)
+        if self._admits(target):
+            return ModelChoice(self._litellm(target), None, asked=asked, alias=alias)
+        if self.strict:
+            allowed = [*self._served(base), *map(repr, self.allowed), *(f"{n!r} (alias)" for n in self.aliases)]
+            raise ApiError(
+                400,
+                f"options.model={wanted!r} is not served here: allowed {', '.join(allowed)} "
+                "(the operator can allow more with --allow-model or --model-alias)",
+                "options.model",
+            )
+        return ModelChoice(base, fixed if forwards else None, asked=wanted)
+
+    def _admits(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allowed)
+
+    @staticmethod
+    def _served(base: Any) -> list[str]:
+        forwards, fixed = _serving(base)
+        return [repr(fixed), *(() if forwards else map(repr, LOCAL_ALIASES))]
 
     def _litellm(self, name: str) -> BackendChatModel:
         if name in self._cache:
@@ -94,6 +146,13 @@ class ModelPolicy:
         if len(self._cache) > _MAX_CACHED:
             self._cache.popitem(last=False)
         return model
+
+
+def _serving(base: Any) -> tuple[bool, str | None]:
+    """(does ``base`` take a model name per request, the one name it serves when fixed)."""
+    forwards = bool(getattr(base, "accepts_model_name", False))
+    fixed = getattr(base, "model", None) if forwards else getattr(base, "name", None)
+    return forwards, fixed
 
 
 def _provider_choice(provider: Mapping[str, str], name: str | None) -> ModelChoice:

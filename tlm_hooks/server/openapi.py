@@ -30,13 +30,21 @@ SCHEMAS: dict[str, Any] = {
     "TLMOptions": {
         "type": "object",
         "description": "TLM options: model, max_tokens, num_candidate_responses, num_consistency_samples, "
-        "num_self_reflections, similarity_measure, reasoning_effort, log, custom_eval_criteria, "
-        "model_provider, constrain_outputs.",
+        "num_self_reflections, use_self_reflection, similarity_measure, reasoning_effort, log, "
+        "custom_eval_criteria, model_provider, constrain_outputs, disable_trustworthiness, "
+        "disable_persistence, max_timeout. Options the server cannot honour are named in log.warnings.",
         "additionalProperties": False,
         "properties": {
             "model": _STR,
             "max_tokens": {"type": "integer", "minimum": 1},
-            "log": {"type": "array", "items": {"enum": ["explanation", "per_component_score"]}},
+            "max_timeout": {"type": "number", "exclusiveMinimum": 0},
+            "use_self_reflection": {"type": "boolean"},
+            "disable_trustworthiness": {"type": "boolean"},
+            "disable_persistence": {"type": "boolean"},
+            "log": {
+                "type": "array",
+                "items": {"enum": ["explanation", "per_component_score", "perplexity", "per_field_score"]},
+            },
             "model_provider": {
                 "type": "object",
                 "properties": {k: _STR for k in ("api_base", "api_key", "api_version", "provider")},
@@ -50,8 +58,22 @@ SCHEMAS: dict[str, Any] = {
         "required": ["trustworthiness_score"],
         "properties": {
             "trustworthiness_score": _SCORE,
-            "log": {"type": "object", "properties": {"explanation": _STR, "per_component_score": {"type": "object"}}},
+            "log": _ref("Log"),
             "error": {"type": "object", "properties": {"message": _STR, "type": _STR}},
+        },
+    },
+    "Log": {
+        "type": "object",
+        "properties": {
+            "explanation": _STR,
+            "per_component_score": {"type": "object"},
+            "perplexity": _nullable({"type": "number"}),
+            "warnings": {
+                "type": "array",
+                "items": _STR,
+                "description": "what the server did differently from what was asked (another model, an "
+                "option it cannot honour, signals left out)",
+            },
         },
     },
     "ChatRequest": {
@@ -93,8 +115,42 @@ SCHEMAS: dict[str, Any] = {
     },
     "ChatScoreRequest": {
         "allOf": [_ref("ChatRequest")],
+        "required": ["messages"],
+        "description": "the scored completion as response or completion (Cleanlab's VPC client), not both",
+        "properties": {
+            "response": {"anyOf": [_ref("ChatCompletion"), _STR]},
+            "completion": {"anyOf": [_ref("ChatCompletion"), _STR]},
+        },
+    },
+    "OpenAIScoreRequest": {
+        "allOf": [_ref("ChatRequest")],
         "required": ["messages", "response"],
-        "properties": {"response": {"anyOf": [_ref("ChatCompletion"), _STR]}},
+        "description": "Cleanlab's hosted TLMChatCompletion.score: the TLM options are spread at the top level "
+        "(model, log, max_tokens, max_timeout, ...) next to the OpenAI request fields",
+        "properties": {"response": _ref("ChatCompletion"), "response_format": {"type": "object"}},
+    },
+    "OpenAIScoreResponse": {
+        "type": "object",
+        "properties": {"trustworthiness_score": _SCORE, "log": _ref("Log")},
+    },
+    "ExplanationRequest": {
+        "type": "object",
+        "required": ["prompt", "response"],
+        "properties": {
+            "prompt": _STR,
+            "response": {
+                "anyOf": [
+                    _STR,
+                    {"type": "object", "properties": {"response": _STR, "trustworthiness_score": _SCORE}},
+                ]
+            },
+            "quality": {**_ref("QualityPreset"), "description": "default low"},
+            "options": _ref("TLMOptions"),
+        },
+    },
+    "ExplanationResponse": {
+        "type": "object",
+        "properties": {"explanation": _STR, "trustworthiness_score": _SCORE, "log": _ref("Log")},
     },
     "ChatScoreResponse": {"type": "object", "properties": {"tlm_metadata": _ref("TLMMetadata")}},
     "PromptRequest": {
@@ -105,25 +161,47 @@ SCHEMAS: dict[str, Any] = {
             "task": _ref("Task"),
             "quality": _ref("QualityPreset"),
             "options": _ref("TLMOptions"),
+            "constrain_outputs": _nullable({"type": "array", "items": _STR}),
         },
     },
     "PromptResponse": {
         "type": "object",
         "description": "One object per prompt (a list when the request sent a list).",
-        "properties": {"response": _STR, "confidence_score": _SCORE, "log": {"type": "object"}},
+        "properties": {
+            "response": _STR,
+            "confidence_score": _SCORE,
+            "log": _ref("Log"),
+            "deberta_success": {"const": True},
+        },
     },
     "ConfidenceRequest": {
         "type": "object",
         "required": ["prompt", "response"],
         "properties": {
             "prompt": _STR,
-            "response": _STR,
+            "response": {
+                "anyOf": [
+                    _STR,
+                    {
+                        "type": "object",
+                        "required": ["response"],
+                        "properties": {
+                            "response": _STR,
+                            "perplexity": {"type": "number", "minimum": 0, "maximum": 1},
+                            "constrain_outputs": {"type": "array", "items": _STR},
+                        },
+                    },
+                ]
+            },
             "task": _ref("Task"),
             "quality": _ref("QualityPreset"),
             "options": _ref("TLMOptions"),
         },
     },
-    "ConfidenceResponse": {"type": "object", "properties": {"confidence_score": _SCORE, "log": {"type": "object"}}},
+    "ConfidenceResponse": {
+        "type": "object",
+        "properties": {"confidence_score": _SCORE, "log": _ref("Log"), "deberta_success": {"const": True}},
+    },
     "RagRequest": {
         "type": "object",
         "required": ["context", "query"],
@@ -165,6 +243,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "response": _STR,
             "trustworthiness": _ref("RagScore"),
+            "deberta_success": {"const": True},
         },
         "additionalProperties": _ref("RagScore"),
     },
@@ -172,18 +251,26 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "score": _SCORE,
-            "log": {"type": "object", "properties": {"explanation": _STR}},
+            "log": _ref("Log"),
             "error": {"type": "object", "properties": {"message": _STR, "type": _STR}},
         },
     },
     "Error": {
         "type": "object",
+        "description": "OpenAI's shape on the chat endpoints and /api/chat/score. A 401 also has a top-level "
+        "code 'invalid_api_key'.",
         "properties": {
             "error": {
                 "type": "object",
                 "properties": {"message": _STR, "type": _STR, "param": _nullable(_STR), "code": _nullable(_STR)},
-            }
+            },
+            "code": _STR,
         },
+    },
+    "TLMError": {
+        "type": "object",
+        "description": "TLM's REST shape (the /api/v0 and /api/v1 TLM routes): the message as a string",
+        "properties": {"error": _STR, "type": _STR, "param": _nullable(_STR), "code": _nullable(_STR)},
     },
     "Health": {"type": "object", "properties": {"status": {"const": "ok"}, "model": _nullable(_STR)}},
     "ModelInfo": {
@@ -192,8 +279,9 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+_BAD = "bad request: malformed JSON, a bad field or option (param names it), prompt over max_prompt_chars"
 _ERRORS = {
-    "400": "bad request: malformed JSON, a bad field or option (param names it), prompt over max_prompt_chars",
+    "400": _BAD,
     "401": "missing or invalid API key",
     "413": "body over max_body_bytes",
     "503": "busy: concurrency and queue are full (Retry-After says when to retry)",
@@ -201,12 +289,15 @@ _ERRORS = {
 }
 
 
-def _post(summary: str, request: str, response: str) -> dict[str, Any]:
+def _post(summary: str, request: str, response: str, *, tlm_rest: bool = False) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": _ref(response)}}}
     }
     for status, text in _ERRORS.items():
-        responses[status] = {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
+        if tlm_rest and status == "400":  # Cleanlab's client retries a 400; it raises a 422 at once
+            status, text = "422", _BAD
+        schema = _ref("TLMError" if tlm_rest and status != "401" else "Error")
+        responses[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
     return {
         "post": {
             "summary": summary,
@@ -234,16 +325,31 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "/chat/completions": _CHAT,
     "/api/chat/score": _post("Score a completion you already have", "ChatScoreRequest", "ChatScoreResponse"),
     "/api/v0/trustworthy_llm/prompt": _post(
-        "Generate a response and its confidence score", "PromptRequest", "PromptResponse"
+        "Generate a response and its confidence score", "PromptRequest", "PromptResponse", tlm_rest=True
     ),
     "/api/v0/trustworthy_llm/get_confidence_score": _post(
-        "Confidence score of a given response", "ConfidenceRequest", "ConfidenceResponse"
+        "Confidence score of a given response", "ConfidenceRequest", "ConfidenceResponse", tlm_rest=True
     ),
     "/api/v1/rag_trustworthy_llm/score": _post(
-        "Score a RAG response: trustworthiness and RAG evals", "RagRequest", "RagResponse"
+        "Score a RAG response: trustworthiness and RAG evals", "RagRequest", "RagResponse", tlm_rest=True
     ),
     "/api/v1/rag_trustworthy_llm/generate": _post(
-        "Generate a RAG response and score it: trustworthiness and RAG evals", "RagRequest", "RagResponse"
+        "Generate a RAG response and score it: trustworthiness and RAG evals",
+        "RagRequest",
+        "RagResponse",
+        tlm_rest=True,
+    ),
+    "/api/v1/openai_trustworthy_llm/score": _post(
+        "Score a chat completion (Cleanlab's hosted TLMChatCompletion.score)",
+        "OpenAIScoreRequest",
+        "OpenAIScoreResponse",
+        tlm_rest=True,
+    ),
+    "/api/v1/tlm_explanation/get_explanation": _post(
+        "Explain a response's trustworthiness (TLM.get_explanation)",
+        "ExplanationRequest",
+        "ExplanationResponse",
+        tlm_rest=True,
     ),
     "/health": _get("Liveness and the served model's name", "Health"),
     "/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),

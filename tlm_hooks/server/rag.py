@@ -24,16 +24,19 @@ from ..rag.evals import coerce_evals
 from ..scorers.base import Scorer
 from ..scorers.function import FunctionScorer
 from ..types import ScoreRequest, TrustResult
-from .chat import ChatContext, tlm_options
+from . import compat
+from .bodies import CLIENT_KEYS, DEBERTA, check_keys, rest_options
+from .chat import ChatContext
 from .errors import ApiError, Secrets, bad_field, model_error
 from .limits import check_text_length
-from .scoring import pick_scorer
+from .scoring import add_warnings, pick_scorer
 
 __all__ = ["RagCall", "parse_rag_score", "parse_rag_generate", "run_rag_score", "run_rag_generate"]
 
-_KEYS = {"quality_preset": "quality", "task": "task", "options": "options"}
+_BODY_KEYS = ("context", "query", "prompt", "evals", "quality", "quality_preset", "task", "options", *CLIENT_KEYS)
 _SERVER_PICKS = ("model", "model_provider")  # already chose the request's model (server.models)
 NO_SCORER = "this server has no scorer configured"
+NO_PERPLEXITY = "options.log 'perplexity' is not reported by the RAG endpoints"
 
 
 @dataclass(frozen=True)
@@ -58,15 +61,6 @@ def _text(body: Mapping[str, Any], key: str, limit: int, *, required: bool = Tru
     return value
 
 
-def _preset_key(body: Mapping[str, Any]) -> dict[str, str]:
-    """Read the preset from ``quality`` (TLM's REST name) or ``quality_preset``, not both differently."""
-    if body.get("quality") is None and body.get("quality_preset") is not None:
-        return {**_KEYS, "quality_preset": "quality_preset"}
-    if body.get("quality_preset") is not None and body.get("quality_preset") != body.get("quality"):
-        raise bad_field("quality_preset", "give the preset once, as 'quality' (or 'quality_preset')")
-    return _KEYS
-
-
 def _evals(body: Mapping[str, Any]) -> tuple[Eval, ...]:
     try:
         return coerce_evals(body.get("evals"))
@@ -77,6 +71,7 @@ def _evals(body: Mapping[str, Any]) -> tuple[Eval, ...]:
 def _parse(body: Any, limit: int, *, with_response: bool) -> RagCall:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
+    check_keys(body, (*_BODY_KEYS, "response") if with_response else _BODY_KEYS)
     query, context = (_text(body, key, limit) for key in ("query", "context"))
     prompt = _text(body, "prompt", limit, required=False)
     response = None
@@ -87,7 +82,7 @@ def _parse(body: Any, limit: int, *, with_response: bool) -> RagCall:
             raise bad_field("response", 'expected {"response": "<text>"} or a string')
         check_text_length("response", [response], limit)
     assert query is not None and context is not None
-    options = tlm_options(body, _preset_key(body))
+    options = rest_options(body)
     return RagCall(query, context, prompt, response, options, _evals(body))
 
 
@@ -125,15 +120,32 @@ def _rag_for(ctx: ChatContext, call: RagCall, *, has_logprobs: bool) -> Trustwor
         settings,
         call.evals if ctx.scorers is not None else (),
         judge=LocalBackend(ctx.model, model_name=ctx.model_name),  # type: ignore[arg-type]
-        scorer=_trust_scorer(ctx, call.options, has_logprobs),
+        scorer=_skipped() if compat.disabled(call.options) else _trust_scorer(ctx, call.options, has_logprobs),
     )
+
+
+def _skipped() -> Scorer:
+    """The scorer of a request with ``disable_trustworthiness``: no score, no model call."""
+    return FunctionScorer(lambda request: TrustResult(None))
 
 
 def _reply(result: RAGResult, call: RagCall, ctx: ChatContext) -> JSONResponse:
     if ctx.scorers is None:  # evals were not run: say so in their place
         for ev in call.evals:
             result[ev.name] = {"score": None, "error": {"message": NO_SCORER, "type": "RuntimeError"}}
-    return JSONResponse(_scrubbed(result, ctx.secrets))
+    trust = result.get("trustworthiness")
+    if isinstance(trust, dict):
+        result["trustworthiness"] = add_warnings(dict(trust), [*ctx.warnings, *_warnings(call.options)])
+    return JSONResponse({**_scrubbed(result, ctx.secrets), **DEBERTA})
+
+
+def _warnings(options: TLMOptions | None) -> list[str]:
+    lines = compat.unsupported(options)
+    if compat.disabled(options):
+        lines.append(compat.DISABLED)
+    if options is not None and "perplexity" in options.options.get("log", ()):
+        lines.append(NO_PERPLEXITY)
+    return lines
 
 
 def _scrubbed(result: RAGResult, secrets: Secrets) -> dict[str, Any]:

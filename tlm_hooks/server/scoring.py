@@ -18,9 +18,18 @@ from ..options import TLMOptions
 from ..scorers.base import Scorer
 from ..scorers.logprob import LogprobScorer
 from ..types import ScoreRequest, TokenLogprob, TrustResult
+from . import compat
 from .errors import Secrets
 
-__all__ = ["ScorerFactory", "ScorerSource", "DefaultScorers", "pick_scorer", "run_scorer", "token_logprobs"]
+__all__ = [
+    "ScorerFactory",
+    "ScorerSource",
+    "DefaultScorers",
+    "add_warnings",
+    "pick_scorer",
+    "run_scorer",
+    "token_logprobs",
+]
 
 logger = logging.getLogger("tlm_hooks")
 
@@ -98,8 +107,22 @@ def token_logprobs(entries: Sequence[Mapping[str, Any]] | None) -> tuple[TokenLo
     )
 
 
-async def run_scorer(source: ScorerSource | None, request: ScoreRequest, secrets: Secrets) -> dict[str, Any]:
-    """Score ``request``; a failure becomes a ``tlm_metadata`` carrying the (scrubbed) error."""
+def add_warnings(metadata: dict[str, Any], warnings: Sequence[str]) -> dict[str, Any]:
+    """``metadata`` with ``warnings`` appended to its ``log.warnings`` list (kept when already there)."""
+    if warnings:
+        log = dict(metadata.get("log") or {})
+        log["warnings"] = [*(log.get("warnings") or ()), *warnings]
+        metadata["log"] = log
+    return metadata
+
+
+async def run_scorer(
+    source: ScorerSource | None, request: ScoreRequest, secrets: Secrets, warnings: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Score ``request``; a failure becomes a ``tlm_metadata`` carrying the (scrubbed) error.
+    ``warnings`` (what the server did differently from what was asked) go to ``log.warnings``."""
+    if compat.disabled(request.options):
+        return add_warnings({"trustworthiness_score": None}, [*warnings, compat.DISABLED])
     try:
         scorer = pick_scorer(source, request.options, request.response_logprobs is not None)
         if scorer is None:
@@ -113,4 +136,4 @@ async def run_scorer(source: ScorerSource | None, request: ScoreRequest, secrets
     error = data.get("error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         error["message"] = secrets.scrub(error["message"])
-    return data
+    return add_warnings(compat.finish(data, request), warnings)

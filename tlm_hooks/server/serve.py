@@ -45,6 +45,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _alias(text: str) -> tuple[str, str]:
+    name, sep, target = text.partition("=")
+    if not sep or not name.strip() or not target.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=TARGET, got {text!r}")
+    return name.strip(), target.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``serve`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -99,6 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATTERN",
         help="a litellm model (glob pattern, repeatable, e.g. 'openai/gpt-4o*') that requests may pick with "
         "options.model; it generates and judges with this server's provider keys",
+    )
+    parser.add_argument(
+        "--model-alias",
+        action="append",
+        default=[],
+        type=_alias,
+        metavar="NAME=TARGET",
+        help="answer options.model=NAME with TARGET (repeatable): this server's model, 'local', or a model "
+        "an --allow-model pattern admits",
+    )
+    parser.add_argument(
+        "--strict-models",
+        action="store_true",
+        help="refuse (400) an options.model this server does not serve, instead of answering it with "
+        "the server's own model and saying so in the reply",
     )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -165,15 +187,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.no_score
         else DefaultScorers(judge=LocalBackend(model), allow_model_provider=args.allow_model_provider)
     )
-    app = create_app(
-        model,
-        scorer=scorer,
-        api_keys=keys,
-        limits=limits,
-        hidden=[upstream_key] if upstream_key else [],
-        allowed_models=args.allow_model,
-        allow_model_provider=args.allow_model_provider,
-    )
+    try:
+        app = create_app(
+            model,
+            scorer=scorer,
+            api_keys=keys,
+            limits=limits,
+            hidden=[upstream_key] if upstream_key else [],
+            allowed_models=args.allow_model,
+            allow_model_provider=args.allow_model_provider,
+            model_aliases=dict(args.model_alias),
+            strict_models=args.strict_models,
+        )
+    except ValueError as exc:
+        print(f"tlm-hooks serve: {exc}", file=sys.stderr)
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+        return 2
     if keys is None:
         logger.warning("tlm-hooks serve: no API key given (--api-key / TLM_HOOKS_API_KEYS): auth is OFF")
     if args.host not in ("127.0.0.1", "localhost", "::1"):

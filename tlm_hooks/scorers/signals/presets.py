@@ -33,11 +33,14 @@ PRESET_PLANS: Mapping[str, Plan] = {
 
 
 def plan_for(preset: str | None, options: Mapping[str, Any]) -> Plan:
-    """The plan of ``preset`` (default ``medium``) with ``num_self_reflections``,
-    ``num_consistency_samples`` and ``num_candidate_responses`` overrides applied."""
+    """The plan of ``preset`` (default ``medium``) with ``num_self_reflections`` (or
+    ``use_self_reflection: false``), ``num_consistency_samples`` and ``num_candidate_responses``
+    overrides applied."""
     plan = PRESET_PLANS[preset or "medium"]
+    # use_self_reflection (Cleanlab's older switch): false means no reflections, true the preset's
+    reflections = 0 if options.get("use_self_reflection") is False else plan.reflections
     return Plan(
-        reflections=options.get("num_self_reflections", plan.reflections),
+        reflections=options.get("num_self_reflections", reflections),
         samples=options.get("num_consistency_samples", plan.samples),
         candidates=options.get("num_candidate_responses", plan.candidates),
     )
