@@ -75,11 +75,8 @@ def test_tlm_prompt_with_the_embedded_model(model: Any) -> None:
     assert 0.0 < out["trustworthiness_score"] <= 1.0  # base: the greedy answer's own token probability
 
 
-@pytest.mark.parametrize("via", ["local", "http"])
-async def test_a_prompt_beyond_the_models_context_keeps_its_question_and_says_so(
-    model: Any, server_url: str, via: str
-) -> None:
-    judge = _judges(model, server_url)[via]
+async def test_a_prompt_beyond_the_models_context_keeps_its_question_and_says_so(model: Any) -> None:
+    judge = LocalBackend(model)  # the default judge; over HTTP the refusal is a 400 (tests/engine/test_coverage.py)
     filler = " ".join(f"Archive line {i}: nothing to see here." for i in range(2400))[:83_000]
     messages = ({"role": "user", "content": f"{filler}\n\nWhat is 2+2?"},)
     options = {"num_self_reflections": 1, "num_consistency_samples": 2}
