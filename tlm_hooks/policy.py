@@ -25,6 +25,8 @@ __all__ = [
     "Fallback",
     "FallbackLike",
     "OnError",
+    "DEFAULT_SCORE_TIMEOUT",
+    "check_score_timeout",
     "run_policy",
     "arun_policy",
 ]
@@ -32,6 +34,7 @@ __all__ = [
 logger = logging.getLogger("tlm_hooks")
 
 OnError = Literal["warn", "ignore", "raise"]
+DEFAULT_SCORE_TIMEOUT = 120.0  # as long as `tlm-hooks serve` gives one request, by default
 _ON_ERROR: tuple[str, ...] = ("warn", "ignore", "raise")
 
 
@@ -158,6 +161,15 @@ def _as_fallback(handler: FallbackLike, index: int) -> Fallback:
     )
 
 
+def check_score_timeout(timeout: float | None) -> float | None:
+    """``timeout`` if it is a valid ``score_timeout`` (seconds > 0, or ``None``), else raise."""
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (0 < timeout < math.inf)
+    ):
+        raise InvalidOptionError("score_timeout", timeout, "a number of seconds > 0, or None for no limit")
+    return timeout
+
+
 @dataclass(frozen=True)
 class TrustPolicy:
     """When is a response untrustworthy, and what happens then.
@@ -168,17 +180,22 @@ class TrustPolicy:
     - ``on_error``: when scoring itself fails: ``"warn"`` (default, fail-open: the response is
       returned with the error in ``tlm_metadata`` and a warning logged), ``"ignore"`` (same, logged
       at debug level) or ``"raise"`` (fail-closed: :class:`TrustScoringError`).
+    - ``score_timeout``: seconds one score may take (default 120); past it the scorer is
+      abandoned and the call is handled as a scoring failure (``on_error``) whose error type is
+      ``ScoringTimeout``. ``None`` waits as long as the scorer takes.
     """
 
     threshold: float = 0.5
     on_low_trust: Sequence[FallbackLike] = ()
     on_error: OnError = "warn"
+    score_timeout: float | None = DEFAULT_SCORE_TIMEOUT
     handlers: tuple[Fallback, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         t = self.threshold
         if isinstance(t, bool) or not isinstance(t, (int, float)) or math.isnan(t) or not 0.0 <= t <= 1.0:
             raise InvalidOptionError("threshold", t, "a number from 0 to 1")
+        check_score_timeout(self.score_timeout)
         if self.on_error not in _ON_ERROR:
             raise InvalidOptionError("on_error", self.on_error, "one of " + ", ".join(map(repr, _ON_ERROR)))
         items = self.on_low_trust

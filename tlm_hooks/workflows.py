@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .hooks.deadline import ascore_within, score_within
 from .hooks.guard import unhooked
 from .hooks.patcher import adapter_for
 from .options import TLMOptions
+from .policy import DEFAULT_SCORE_TIMEOUT, check_score_timeout
 from .scorers.base import Scorer
 
 __all__ = ["score_completion", "ascore_completion"]
@@ -31,17 +33,21 @@ def score_completion(
     *,
     scorer: Scorer | Callable[..., Any] | None = None,
     options: TLMOptions | Mapping[str, Any] | None = None,
+    score_timeout: float | None = DEFAULT_SCORE_TIMEOUT,
     **create_kwargs: Any,
 ) -> dict[str, Any]:
     """Score an existing ``ChatCompletion`` given the ``create()`` arguments that produced it.
 
     Returns the ``tlm_metadata`` dict (``{"trustworthiness_score": ..., "log": {...}}``);
     ``response`` is not modified. ``options`` is a ``TLMOptions`` or a body-style dict
-    (``{"quality_preset": ..., "options": {...}}``). Scorer errors raise here.
+    (``{"quality_preset": ..., "options": {...}}``). Scorer errors raise here, and so does
+    a score that takes longer than ``score_timeout`` seconds (``ScoringTimeout``, a
+    ``TimeoutError``; ``None``: no limit).
     """
+    check_score_timeout(score_timeout)
     active, request = _prepare(response, scorer, options, create_kwargs)
     with unhooked():
-        return active.score(request).to_dict()
+        return score_within(active, request, score_timeout).to_dict()
 
 
 async def ascore_completion(
@@ -49,9 +55,11 @@ async def ascore_completion(
     *,
     scorer: Scorer | Callable[..., Any] | None = None,
     options: TLMOptions | Mapping[str, Any] | None = None,
+    score_timeout: float | None = DEFAULT_SCORE_TIMEOUT,
     **create_kwargs: Any,
 ) -> dict[str, Any]:
     """Async form of :func:`score_completion`."""
+    check_score_timeout(score_timeout)
     active, request = _prepare(response, scorer, options, create_kwargs)
     with unhooked():
-        return (await active.ascore(request)).to_dict()
+        return (await ascore_within(active, request, score_timeout)).to_dict()

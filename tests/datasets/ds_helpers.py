@@ -21,6 +21,7 @@ from tlm_hooks.types import ScoreRequest, TrustResult
 
 CALLS_ENV = "TLM_HOOKS_TEST_CALLS"
 DELAY_ENV = "TLM_HOOKS_TEST_DELAY"
+KILL_AT_ENV = "TLM_HOOKS_TEST_KILL_AT"  # the response at which `score` SIGKILLs its own process
 
 
 def expected_score(response: str) -> float:
@@ -29,6 +30,8 @@ def expected_score(response: str) -> float:
 
 
 def score(request: ScoreRequest) -> TrustResult:
+    if request.response == os.environ.get(KILL_AT_ENV):
+        os.kill(os.getpid(), signal.SIGKILL)
     calls = os.environ.get(CALLS_ENV)
     if calls:
         with open(calls, "a", encoding="utf-8") as file:

@@ -7,12 +7,16 @@ import copy
 import pickle
 from typing import Any
 
+import pydantic
 import pytest
 from fake_openai import Reply
 from hookutil import drain, prob, resolve, score_of
 from openai.types.chat import ChatCompletion
 
 import tlm_hooks
+
+# pydantic 2.6+ compares models by their fields; older 2.x compares the whole instance __dict__
+FIELDS_ONLY_EQ = tuple(int(part) for part in pydantic.VERSION.split(".")[:2]) >= (2, 6)
 
 
 def _arguments() -> dict[str, Any]:
@@ -121,3 +125,66 @@ async def test_stream_response_pickles_with_metadata(fake: Any, make_client: Any
     list(stream)
     whole = pickle.loads(pickle.dumps(stream.tlm_response))
     assert score_of(whole) == pytest.approx(prob(-0.3))
+
+
+async def test_scored_result_dumps_and_compares_like_the_sdks_own(fake: Any, make_client: Any, is_async: bool) -> None:
+    """``tlm_metadata`` is an attribute, not part of the model: ``model_dump``, ``to_json``,
+    ``to_dict``, ``repr`` and ``==`` are exactly those of the unhooked response."""
+    messages = [{"role": "user", "content": "hi"}]
+    plain = await resolve(make_client(is_async).chat.completions.create(model="m", messages=messages))
+    client = tlm_hooks.patch(make_client(is_async), scorer=lambda request: 0.7)
+    scored = await resolve(client.chat.completions.create(model="m", messages=messages))
+    assert scored.tlm_metadata == {"trustworthiness_score": 0.7}
+    assert not hasattr(plain, "tlm_metadata")
+    assert scored.model_dump() == plain.model_dump()
+    assert "tlm_metadata" not in scored.model_dump_json()
+    assert scored.to_json() == plain.to_json()
+    assert scored.to_dict() == plain.to_dict()
+    assert repr(scored) == repr(plain)
+    assert (scored == plain and plain == scored) is FIELDS_ONLY_EQ  # documented: pydantic >= 2.6
+    assert scored.model_extra == plain.model_extra
+    for clone in (pickle.loads(pickle.dumps(scored)), copy.deepcopy(scored), scored.model_copy(deep=True)):
+        assert clone.tlm_metadata == {"trustworthiness_score": 0.7}
+        assert (clone == plain) is FIELDS_ONLY_EQ
+        assert clone.model_dump() == plain.model_dump()
+
+
+async def test_streamed_answer_keeps_metadata_out_of_its_dump(fake: Any, make_client: Any, is_async: bool) -> None:
+    client = tlm_hooks.patch(make_client(is_async), scorer=lambda request: 0.7)
+    stream = await resolve(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+    await drain(stream, is_async=is_async)
+    whole = stream.tlm_response
+    assert whole.tlm_metadata == {"trustworthiness_score": 0.7}
+    assert "tlm_metadata" not in whole.model_dump() and "tlm_metadata" not in repr(whole)
+    assert pickle.loads(pickle.dumps(whole)).tlm_metadata == whole.tlm_metadata
+
+
+async def test_backend_metadata_stays_in_the_response_as_received(fake: Any, make_client: Any, is_async: bool) -> None:
+    """Routed to a TLM backend, ``tlm_metadata`` is part of what the server sent: the SDK keeps it
+    as an extra field, and the hook leaves it there (so it is in ``model_dump`` as without the hook)."""
+    fake.push(Reply(tlm_score=0.61), Reply(tlm_score=0.61))
+    messages = [{"role": "user", "content": "hi"}]
+    plain = await resolve(make_client(is_async).chat.completions.create(model="m", messages=messages))
+    client = tlm_hooks.route(make_client(is_async))
+    routed = await resolve(client.chat.completions.create(model="m", messages=messages))
+    assert routed.tlm_metadata["trustworthiness_score"] == pytest.approx(0.61)
+    assert routed.model_dump()["tlm_metadata"] == routed.tlm_metadata
+    assert plain.model_dump()["tlm_metadata"]["trustworthiness_score"] == pytest.approx(0.61)
+
+
+async def test_assigning_tlm_metadata_reads_back_what_was_assigned(fake: Any, make_client: Any) -> None:
+    """Code that sets ``response.tlm_metadata`` itself (the seeds' Workflow 2 decorator) reads back
+    its own value: on a scored response it replaces the hook's score (still out of the dump); on
+    an unscored one it is an extra field, as pydantic makes it without tlm-hooks."""
+    messages = [{"role": "user", "content": "hi"}]
+    scored = tlm_hooks.patch(make_client(), scorer=lambda request: 0.7).chat.completions.create(model="m", messages=messages)
+    scored.tlm_metadata = {"trustworthiness_score": 0.2}
+    assert scored.tlm_metadata == {"trustworthiness_score": 0.2}
+    assert "tlm_metadata" not in scored.model_dump()
+    assert pickle.loads(pickle.dumps(scored)).tlm_metadata == {"trustworthiness_score": 0.2}
+    plain = make_client().chat.completions.create(model="m", messages=messages)
+    plain.tlm_metadata = {"trustworthiness_score": 0.4}
+    assert plain.tlm_metadata == {"trustworthiness_score": 0.4}
+    assert plain.model_dump()["tlm_metadata"] == {"trustworthiness_score": 0.4}
+    del plain.tlm_metadata
+    assert not hasattr(plain, "tlm_metadata")

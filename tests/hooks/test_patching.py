@@ -201,6 +201,31 @@ async def test_raw_response_accessed_before_patch_is_scored(fake: Any, make_clie
     assert all(seen.body["logprobs"] is True for seen in fake.requests)
 
 
+async def test_raw_response_accessed_before_patch_all_is_scored(fake: Any, make_client: Any, is_async: bool) -> None:
+    """The real openai client caches ``with_raw_response`` (a cached_property) on the client and
+    on its resources; ``patch_all()`` drops those of clients that already exist, as ``patch`` does."""
+    client = make_client(is_async)
+    early_resource = client.chat.completions.with_raw_response
+    early_client_level = client.with_raw_response
+    assert early_resource is client.chat.completions.with_raw_response  # the SDK does cache it
+    tlm_hooks.patch_all(scorer=lambda request: 0.45)
+    raw = await resolve(client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES))
+    assert score_of(raw.parse()) == 0.45
+    raw = await resolve(client.with_raw_response.chat.completions.create(model="m", messages=MESSAGES))
+    assert score_of(raw.parse()) == 0.45
+    assert early_resource is not client.chat.completions.with_raw_response
+    assert early_client_level is not client.with_raw_response
+
+
+def test_patch_all_does_not_load_the_module_level_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding existing clients must not touch `openai.chat` & co.: lazy proxies that build
+    openai's module-level client when asked for their class."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setattr(openai, "_client", None)
+    tlm_hooks.patch_all(scorer=lambda request: 0.5)
+    assert openai._client is None
+
+
 async def test_with_streaming_response_still_works(fake: Any, make_client: Any) -> None:
     """`with_streaming_response` hands back the SDK's own response object (headers, lazy body)."""
     client = make_client()

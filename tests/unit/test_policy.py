@@ -264,3 +264,12 @@ def test_event_helpers_go_through_ops() -> None:
     again = event.call_model(temperature=1.0)
     assert event.score_response(again).trustworthiness_score == 0.8
     assert ops.calls == [("call_model", {"temperature": 1.0}), ("score", "again")]
+
+
+def test_score_timeout_default_and_validation() -> None:
+    assert TrustPolicy().score_timeout == 120.0
+    assert TrustPolicy(score_timeout=None).score_timeout is None
+    assert TrustPolicy(score_timeout=2).score_timeout == 2
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "30"):
+        with pytest.raises(InvalidOptionError, match="score_timeout"):
+            TrustPolicy(score_timeout=bad)  # type: ignore[arg-type]

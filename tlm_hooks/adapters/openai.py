@@ -20,6 +20,7 @@ __all__ = ["OpenAIAdapter", "ADAPTER", "CLIENT_CLASSES"]
 CLIENT_CLASSES: tuple[type, ...] = (OpenAI, AsyncOpenAI)  # AzureOpenAI/AsyncAzureOpenAI subclass these
 _RAW_HEADER = "X-Stainless-Raw-Response"
 _CACHED_WRAPPERS = ("with_raw_response", "with_streaming_response")
+_METADATA = "tlm_metadata"
 
 
 def is_given(value: Any) -> bool:
@@ -44,6 +45,7 @@ class OpenAIAdapter:
     """Reads and writes `openai` chat-completion requests, responses and chunks."""
 
     sdk = "openai"
+    client_classes = CLIENT_CLASSES  # clients that may cache raw-response wrappers
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -185,11 +187,19 @@ class OpenAIAdapter:
         return data if isinstance(data, Mapping) else None
 
     def attach(self, response: Any, result: TrustResult) -> Any:
+        """Put ``tlm_metadata`` on ``response`` as a plain instance attribute.
+
+        It is not a pydantic field or extra, so ``model_dump``/``to_json``/``repr``/``==`` are
+        those of the SDK's own response, while attribute access, pickling and (deep) copies keep
+        it (pydantic carries the instance ``__dict__``). A ``tlm_metadata`` the backend sent is
+        part of the response as received: it stays where the SDK put it and is updated there.
+        """
+        data = result.to_dict()
         extra = getattr(response, "__pydantic_extra__", None)
-        if isinstance(extra, dict):  # extra="allow" models: the same as setattr, minus its dispatch
-            extra["tlm_metadata"] = result.to_dict()
+        if isinstance(extra, dict) and _METADATA in extra:
+            extra[_METADATA] = data
         else:
-            response.tlm_metadata = result.to_dict()
+            vars(response)[_METADATA] = data
         return response
 
     # -- streams ----------------------------------------------------------------------------
@@ -267,5 +277,47 @@ class OpenAIAdapter:
             }
         )
 
+
+class _MetadataAttribute:
+    """``ChatCompletion.tlm_metadata``: where the hook keeps a score outside the model's fields.
+
+    Reads the instance ``__dict__`` (a score the hook attached), else the extra fields (one the
+    backend sent, or assigned by other code). Assigning updates the hook's score where there is
+    one, else stores an extra field exactly as pydantic would without this attribute. Without it,
+    pydantic 2.11+ would store an assignment as an extra field that the ``__dict__`` entry hides.
+    """
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        own = vars(obj)
+        if _METADATA in own:
+            return own[_METADATA]
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if extra and _METADATA in extra:
+            return extra[_METADATA]
+        raise AttributeError(f"{type(obj).__name__!r} object has no attribute {_METADATA!r}")
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        own = vars(obj)
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if _METADATA in own or not isinstance(extra, dict):
+            own[_METADATA] = value
+        else:
+            extra[_METADATA] = value
+
+    def __delete__(self, obj: Any) -> None:
+        own = vars(obj)
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if _METADATA in own:
+            del own[_METADATA]
+        elif extra and _METADATA in extra:
+            del extra[_METADATA]
+        else:
+            raise AttributeError(_METADATA)
+
+
+if _METADATA not in vars(ChatCompletion):
+    ChatCompletion.tlm_metadata = _MetadataAttribute()  # type: ignore[attr-defined]
 
 ADAPTER = OpenAIAdapter()

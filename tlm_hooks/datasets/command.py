@@ -18,7 +18,7 @@ from .files import ascore_file
 from .loop import ON_BAD_ROW
 from .progress import Progress
 from .rows import FORMATS, detect_format
-from .scorer_choice import build_scorer
+from .scorer_choice import DEFAULT_CONCURRENCY, build_scorer
 from .summary import format_summary
 from .writer import default_output_path
 
@@ -45,6 +45,8 @@ scorers:
 output: FILE's rows in the same format (default FILE.scored.EXT next to FILE) with all its columns
 plus trustworthiness_score, explanation and scoring_error. While running it is FILE.scored.EXT.partial,
 flushed after every batch; rerunning the same command after Ctrl-C or a crash continues from there.
+Rows of the batch being scored when the run stopped had not been saved: they are scored again
+(at most --batch-size rows); every row of earlier batches is kept.
 
 exit status:
   0    every row was scored (malformed rows skipped with --on-bad-row skip are in the output
@@ -110,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--logprobs-col", metavar="C", help="column with the response's token logprobs (OpenAI entries)")
     out = parser.add_argument_group("output")
-    out.add_argument("--out", metavar="OUT", help="output file (default: FILE.scored.EXT next to FILE)")
+    out.add_argument("-o", "--out", metavar="OUT", help="output file (default: FILE.scored.EXT next to FILE)")
     out.add_argument("--histogram", metavar="PNG", help="also draw a histogram of the scores (needs matplotlib)")
     out.add_argument("--lowest", type=_count, default=5, metavar="N", help="lowest-scoring rows to list (default 5)")
     out.add_argument("--quiet", action="store_true", help="no progress line")
@@ -123,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-key", metavar="KEY", help="key for a URL judge or Cleanlab (prefer the environment)")
     run.add_argument("--base-url", metavar="URL", help="Cleanlab service URL (self-hosted)")
     run.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for a local model")
-    run.add_argument("--max-concurrency", type=_positive_int, default=8, metavar="N", help="rows scored at once (8)")
+    run.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        metavar="N",
+        help=f"rows scored at once (default {DEFAULT_CONCURRENCY}; for MODULE:NAME, the scorer's own limit)",
+    )
     run.add_argument("--batch-size", type=_positive_int, default=32, metavar="N", help="rows per saved batch (32)")
     run.add_argument(
         "--on-bad-row", choices=ON_BAD_ROW, default="skip", help="a malformed row: skip it (default) or stop"

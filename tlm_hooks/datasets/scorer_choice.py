@@ -7,6 +7,7 @@ file is loaded as a :class:`~tlm_hooks.local.LocalModel`.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
@@ -15,13 +16,14 @@ from typing import Any
 
 from ..llm.base import ChatBackend
 from ..options import TLMOptions
-from ..scorers.base import Scorer
+from ..scorers.base import BaseScorer, Scorer
 from ..scorers.function import FunctionScorer
 from .errors import DatasetError
 
 __all__ = ["SCORER_NAMES", "build_scorer", "load_scorer", "as_scorer", "describe_scorer", "default_scorer"]
 
 SCORER_NAMES: tuple[str, ...] = ("tlm", "logprob", "cleanlab")
+DEFAULT_CONCURRENCY = 8
 EXPLANATION = {"log": ["explanation"]}
 
 
@@ -44,10 +46,14 @@ def as_scorer(scorer: Scorer | Callable[..., Any] | None) -> Scorer:
     raise DatasetError(f"scorer must be a Scorer or a function of a ScoreRequest, got {type(scorer).__name__}")
 
 
-def load_scorer(spec: str) -> Scorer:
+def load_scorer(spec: str, *, max_concurrency: int | None = None) -> Scorer:
     """The scorer named by ``module:attribute``: a Scorer instance, a Scorer class (built with no
     arguments), or a function of a ``ScoreRequest`` (wrapped in :class:`FunctionScorer`). The
-    current directory is searched first, like ``python -m``."""
+    current directory is searched first, like ``python -m``.
+
+    ``max_concurrency`` (rows scored at once) is applied to a copy of the scorer, so the module's
+    own object is left as it is; a scorer with its own batch methods cannot take it and is refused.
+    """
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise DatasetError(f"a scorer import path looks like module:function, got {spec!r}")
@@ -66,10 +72,26 @@ def load_scorer(spec: str) -> Scorer:
     if isinstance(target, type):
         target = target()
     if isinstance(target, Scorer):
-        return target
+        return target if max_concurrency is None else _with_concurrency(target, max_concurrency, spec)
     if callable(target):
-        return FunctionScorer(target)
+        return FunctionScorer(target, max_concurrency=max_concurrency or DEFAULT_CONCURRENCY)
     raise DatasetError(f"--scorer {spec} is a {type(target).__name__}: expected a Scorer or a function")
+
+
+def _with_concurrency(scorer: Scorer, limit: int, spec: str) -> Scorer:
+    """A shallow copy of ``scorer`` that scores at most ``limit`` rows at once."""
+    derived = isinstance(scorer, BaseScorer) and all(
+        getattr(type(scorer), name) is getattr(BaseScorer, name) for name in ("score_batch", "ascore_batch")
+    )
+    if not derived or not isinstance(scorer, BaseScorer):
+        raise DatasetError(
+            f"--max-concurrency cannot be applied to --scorer {spec}: it is not a BaseScorer with the derived "
+            "batch methods (its own score_batch/ascore_batch decide how many rows run at once); leave out "
+            "--max-concurrency, or set the limit inside the scorer"
+        )
+    limited = copy.copy(scorer)
+    limited.max_concurrency = limit
+    return limited
 
 
 def build_scorer(
@@ -82,7 +104,7 @@ def build_scorer(
     api_key: str | None = None,
     base_url: str | None = None,
     threads: int | None = None,
-    max_concurrency: int = 8,
+    max_concurrency: int | None = None,
 ) -> Scorer:
     """The scorer the command line asked for.
 
@@ -91,8 +113,10 @@ def build_scorer(
     model runs — ``local`` (the embedded model, default), a ``.gguf`` file, or the base URL of an
     OpenAI-compatible server (with ``model`` naming the model there); ``model`` alone names a
     litellm model. For ``cleanlab``, ``model`` is Cleanlab's base model and ``base_url`` a
-    self-hosted service.
+    self-hosted service. ``max_concurrency`` (default 8) is how many rows are scored at once;
+    for ``module:attribute`` it defaults to the scorer's own limit.
     """
+    limit = max_concurrency or DEFAULT_CONCURRENCY
     engine_flags = {"quality_preset": quality_preset, "task": task, "judge": judge, "model": model}
     if kind not in ("tlm", "cleanlab"):
         given = [f"--{k.replace('_', '-')}" for k, v in engine_flags.items() if v is not None]
@@ -101,7 +125,9 @@ def build_scorer(
     if kind == "logprob":
         from ..scorers.logprob import LogprobScorer
 
-        return LogprobScorer()
+        scorer = LogprobScorer()
+        scorer.max_concurrency = limit
+        return scorer
     if kind == "cleanlab":
         from ..backends import CleanlabTLM
 
@@ -116,7 +142,7 @@ def build_scorer(
             quality_preset=quality_preset or "medium",  # type: ignore[arg-type]
             task=task or "default",  # type: ignore[arg-type]
             options=options,
-            max_concurrency=max_concurrency,
+            max_concurrency=limit,
         )
     if kind == "tlm":
         from ..scorers.tlm import TLMScorer
@@ -125,10 +151,10 @@ def build_scorer(
             raise DatasetError("--base-url applies to --scorer cleanlab; for the engine give the URL as --judge")
         backend = judge_backend(judge, model, api_key=api_key, threads=threads)
         return TLMScorer(
-            quality_preset or "medium", task or "default", EXPLANATION, judge=backend, max_concurrency=max_concurrency
+            quality_preset or "medium", task or "default", EXPLANATION, judge=backend, max_concurrency=limit
         )
     if ":" in kind:
-        return load_scorer(kind)
+        return load_scorer(kind, max_concurrency=max_concurrency)
     raise DatasetError(f"unknown scorer {kind!r}: allowed {', '.join(SCORER_NAMES)}, or module:function")
 
 

@@ -151,6 +151,31 @@ def patch_all(
         for sdk in sdks:
             install(sdk)
             REGISTRY.set_global(sdk, config)
+        _forget_cached_wrappers_of_live_clients(sdks)
+
+
+def _forget_cached_wrappers_of_live_clients(sdks: tuple[str, ...]) -> None:
+    """Do for every client that already exists what :func:`patch` does for its one client: drop
+    the raw-response wrappers it cached before the patch (they hold the unpatched method). The
+    clients are found with one pass over the garbage collector's objects (once per ``patch_all``)."""
+    import gc
+
+    adapters = [adapter_for(sdk) for sdk in sdks]
+    classes = tuple(cls for adapter in adapters for cls in getattr(adapter, "client_classes", ()))
+    if not classes:
+        return
+    # by exact type, cached per type: isinstance() would read `__class__`, which makes lazy proxies
+    # (openai's module-level client) load what they stand for
+    is_client: dict[type, bool] = {}
+    for obj in gc.get_objects():
+        kind = type(obj)
+        hit = is_client.get(kind)
+        if hit is None:
+            hit = is_client[kind] = issubclass(kind, classes)
+        if hit:
+            for adapter in adapters:
+                if adapter.is_client(obj):
+                    adapter.forget_cached_wrappers(obj)
 
 
 def _importable(sdk: str) -> bool:

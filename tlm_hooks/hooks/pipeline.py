@@ -16,6 +16,7 @@ from ..integrations.otel import record_on_current_span
 from ..policy import LowTrustEvent, arun_policy, run_policy
 from ..types import ScoreRequest, TrustResult
 from .config import HookConfig
+from .deadline import ascore_within, score_within
 from .guard import unhooked
 
 __all__ = ["HookedCall", "call_sync", "call_async"]
@@ -104,7 +105,7 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return scorer.score(request)
+                return score_within(scorer, request, self.config.policy.score_timeout)
         except Exception as exc:
             return TrustResult.failed(exc)
 
@@ -116,7 +117,7 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return await scorer.ascore(request)
+                return await ascore_within(scorer, request, self.config.policy.score_timeout)
         except Exception as exc:
             return TrustResult.failed(exc)
 
