@@ -12,6 +12,9 @@ __all__ = [
     "InvalidOptionError",
     "MissingDependencyError",
     "PatchError",
+    "JudgeError",
+    "JudgeConnectionError",
+    "JudgeTimeoutError",
     "TrustScoringError",
     "UntrustworthyResponseError",
 ]
@@ -41,6 +44,18 @@ class MissingDependencyError(TLMHooksError, ImportError):
 
 class PatchError(TLMHooksError, TypeError):
     """The object given to ``patch``/``route``/``unpatch`` cannot be hooked."""
+
+
+class JudgeError(TLMHooksError):
+    """Calls to the judge model failed; the message names the judge (model and URL) and the cause."""
+
+
+class JudgeConnectionError(JudgeError, ConnectionError):
+    """The judge model could not be reached (after the bounded retries)."""
+
+
+class JudgeTimeoutError(JudgeError, TimeoutError):
+    """The judge model did not answer in time (after the bounded retries)."""
 
 
 class TrustScoringError(TLMHooksError):

@@ -130,7 +130,9 @@ class TLM:
             log["explanation"] = result.explanation
         if "per_component_score" in wanted:
             log["per_component_score"] = dict(result.components)
-        if wanted:
+        if result.warnings:  # a score made with less than asked says so, whatever log asked
+            log["warnings"] = list(result.warnings)
+        if wanted or log:
             out["log"] = log
         return out
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["TokenLogprob", "ScoreRequest", "TrustResult"]
+__all__ = ["TokenLogprob", "ScoreRequest", "TrustResult", "content_text"]
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,17 @@ class ScoreRequest:
 
     def prompt_text(self) -> str:
         """The whole input as one string: ``prompt``, or the messages as ``role: content`` lines."""
+        return "\n".join(self.prompt_lines())
+
+    def prompt_lines(self) -> list[str]:
+        """``[prompt]``, or one ``role: content`` line per message."""
         if self.prompt is not None:
-            return self.prompt
-        lines = []
-        for message in self.messages or ():
-            lines.append(f"{message.get('role', 'user')}: {_content_text(message.get('content'))}")
-        return "\n".join(lines)
+            return [self.prompt]
+        return [f"{m.get('role', 'user')}: {content_text(m.get('content'))}" for m in self.messages or ()]
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """The text of a message's ``content``: a string, or the text parts of a multi-part list."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -78,13 +80,20 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
+_content_text = content_text  # the older private name, still imported elsewhere
+
+
 @dataclass(frozen=True)
 class TrustResult:
     """What a scorer says about one response.
 
     ``trustworthiness_score`` is in [0, 1], or ``None`` when scoring failed (``error`` says why).
-    ``components`` holds per-signal scores (e.g. ``token_probability``). ``to_dict()`` gives
-    the ``tlm_metadata`` shape: ``{"trustworthiness_score": ..., "log": {"explanation": ...}}``.
+    ``components`` holds per-signal scores (e.g. ``token_probability``). ``warnings`` says
+    what the score was made without (judge calls that failed, a prompt that was cut) and
+    ``signals`` how much of each signal was asked and how much ran
+    (``{"consistency": {"asked": 4, "ran": 3}, ...}``). ``to_dict()`` gives the
+    ``tlm_metadata`` shape: ``{"trustworthiness_score": ..., "log": {"explanation": ...,
+    "warnings": [...], "signals": {...}}}`` (each key only when it has something to say).
     """
 
     trustworthiness_score: float | None
@@ -96,8 +105,12 @@ class TrustResult:
     fallbacks: tuple[str, ...] = ()
     # set when a calibration profile made the score: {"raw_score", "map", "warnings"?}
     calibration: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    signals: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.warnings, tuple):
+            object.__setattr__(self, "warnings", tuple(self.warnings))
         score = self.trustworthiness_score
         if score is not None:
             if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score):
@@ -130,6 +143,10 @@ class TrustResult:
             log["explanation"] = self.explanation
         if self.components:
             log["per_component_score"] = dict(self.components)
+        if self.warnings:
+            log["warnings"] = list(self.warnings)
+        if self.signals:
+            log["signals"] = {name: dict(counts) for name, counts in self.signals.items()}
         if log:
             out["log"] = log
         if self.evals:
@@ -157,6 +174,7 @@ class TrustResult:
         error = data.get("error")
         error_message = error.get("message") if isinstance(error, Mapping) else error
         error_type = error.get("type") if isinstance(error, Mapping) else None
+        warnings, signals = log.get("warnings"), log.get("signals")
         known = {"trustworthiness_score", "confidence_score", "trustworthiness", "log", "error", "fallbacks"}
         evals = {k: v for k, v in data.items() if k not in known and isinstance(v, Mapping) and "score" in v}
         if score is not None and not isinstance(score, bool):  # a bool is no score: __post_init__ rejects it
@@ -173,4 +191,8 @@ class TrustResult:
             error_type=error_type,
             fallbacks=tuple(data.get("fallbacks") or ()),
             calibration=calibration,
+            warnings=tuple(str(w) for w in warnings) if isinstance(warnings, (list, tuple)) else (),
+            signals={str(k): dict(v) for k, v in signals.items() if isinstance(v, Mapping)}
+            if isinstance(signals, Mapping)
+            else {},
         )

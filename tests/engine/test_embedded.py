@@ -73,3 +73,16 @@ def test_tlm_prompt_with_the_embedded_model(model: Any) -> None:
     out = tlm.prompt("What is 2+2?")
     assert set(out) == {"response", "trustworthiness_score"} and "4" in out["response"]
     assert 0.0 < out["trustworthiness_score"] <= 1.0  # base: the greedy answer's own token probability
+
+
+async def test_a_prompt_beyond_the_models_context_keeps_its_question_and_says_so(model: Any) -> None:
+    judge = LocalBackend(model)  # the default judge; over HTTP the refusal is a 400 (tests/engine/test_coverage.py)
+    filler = " ".join(f"Archive line {i}: nothing to see here." for i in range(2400))[:83_000]
+    messages = ({"role": "user", "content": f"{filler}\n\nWhat is 2+2?"},)
+    options = {"num_self_reflections": 1, "num_consistency_samples": 2}
+    result = await TLMScorer("low", options=options, judge=judge).ascore(ScoreRequest(messages=messages, response="4"))
+    assert result.ok, result.error
+    assert {"self_reflection", "consistency"} <= set(result.components)
+    assert result.signals["consistency"] == {"asked": 2, "ran": 2}
+    assert result.warnings[0].startswith("prompt cut to 4,000 of 83,")
+    assert result.warnings[1].startswith("consistency: the prompt (83,") and "context window" in result.warnings[1]

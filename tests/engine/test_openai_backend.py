@@ -12,6 +12,7 @@ from fake_openai import Reply
 
 import tlm_hooks
 from tlm_hooks import TLMScorer
+from tlm_hooks.errors import JudgeTimeoutError
 from tlm_hooks.llm import AdaptiveLimiter, OpenAICompatibleBackend, RetryPolicy, metered
 
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
@@ -112,9 +113,11 @@ async def test_per_call_timeout_with_bounded_retries(fake: Any) -> None:
     fake.push(Reply(delay=1.5), Reply(delay=1.5))
     judge = backend(fake, timeout=0.3, retry=RetryPolicy(max_retries=1, base_delay=0.01))
     started = time.perf_counter()
-    with pytest.raises(openai.APITimeoutError):
+    with pytest.raises(JudgeTimeoutError) as info:
         await judge.acomplete(MESSAGES)
     assert time.perf_counter() - started < 1.5 and len(fake.requests) == 2
+    assert isinstance(info.value.__cause__, openai.APITimeoutError) and fake.url in str(info.value)
+    assert "'judge-model'" in str(info.value) and "2 attempts" in str(info.value)
 
 
 def test_the_hooked_client_is_its_own_judge_and_is_not_scored_again(fake: Any) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -314,3 +315,38 @@ def test_classic_evaluate_with_the_metric(tracking: str, experiment_id: str) -> 
 
 def test_server_made_no_outbound_connection(mlflow_server: Any) -> None:
     assert mlflow_server.trap.attempts == []
+
+
+def test_genai_evaluate_with_a_timeout_fails_only_the_rows_that_run_over(tracking: str, experiment_id: str) -> None:
+    import asyncio
+
+    async def slow_on_request(request: Any) -> TrustResult:
+        if "slow" in request.prompt_text():
+            await asyncio.sleep(5)
+        return TrustResult(0.75, warnings=("consistency: 3 of 4 samples",))
+
+    rows = [
+        {"inputs": {"question": "a slow one?"}, "outputs": "4"},
+        {"inputs": {"question": "a quick one?"}, "outputs": "4"},
+    ]
+    scorer = trustworthiness_scorer(slow_on_request, name="trust", timeout=1)
+    if "timeout" in inspect.signature(mlflow.genai.scorers.scorer).parameters:
+        assert scorer.timeout == 11  # MLflow's own per-call limit stays above ours
+    table = mlflow.genai.evaluate(data=rows, scorers=[scorer]).tables["eval_results"]
+    by_question = {str(row["request"]): row for row in table.to_dict("records")}
+    quick = next(row for request, row in by_question.items() if "quick" in request)
+    slow = next(row for request, row in by_question.items() if "slow" in request)
+    assert quick["trust/value"] == 0.75
+    [feedback] = [a for a in quick["assessments"] if a["assessment_name"] == "trust"]
+    assert json.loads(feedback["metadata"]["tlm_hooks.warnings"]) == ["consistency: 3 of 4 samples"]
+    assert slow["trust/value"] != slow["trust/value"]  # NaN: no value
+    assert (
+        "timeout=1 s" in slow["trust/error_message"] and "MLFLOW_GENAI_EVAL_MAX_WORKERS" in slow["trust/error_message"]
+    )
+
+
+@pytest.mark.parametrize("timeout", [-1, float("inf"), True, "30"])
+def test_a_bad_timeout_is_refused(timeout: Any) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        trustworthiness_scorer(predictable, timeout=timeout)
+    assert caught.value.key == "timeout"

@@ -203,10 +203,11 @@ class _Attempts:
                 f"on any of {tries} ({self.waited:.1f} s of waiting between them)",
                 None,
             )
+        reason = " ".join(str(exc).split())[:_MAX_QUOTED]
         self._fail(
             CleanlabConnectionError,
             f"could not reach Cleanlab TLM at {self.call.url} after {tries} "
-            f"({type(exc).__name__}); check base_url and the network",
+            f"({type(exc).__name__}{': ' + reason if reason else ''}); check base_url and the network",
             None,
         )
 

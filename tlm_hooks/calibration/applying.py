@@ -52,4 +52,10 @@ class ScoreCalibrator:
         info: dict[str, Any] = {"raw_score": result.trustworthiness_score, "map": self.profile.score_map.kind}
         if warnings:
             info["warnings"] = warnings
-        return replace(result, trustworthiness_score=min(1.0, max(0.0, calibrated)), calibration=info)
+        # the mismatch also goes to log.warnings, where every other "less than asked" is said
+        return replace(
+            result,
+            trustworthiness_score=min(1.0, max(0.0, calibrated)),
+            calibration=info,
+            warnings=(*result.warnings, *warnings),
+        )

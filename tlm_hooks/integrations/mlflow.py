@@ -9,12 +9,15 @@ Needs the ``[mlflow]`` extra (MLflow 3). MLflow is imported when a function here
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._run import run_sync
 from ..errors import InvalidOptionError, MissingDependencyError
 from ..scorers.base import Scorer
 from ..types import ScoreRequest, TrustResult
@@ -36,6 +39,7 @@ logger = logging.getLogger("tlm_hooks")
 
 LLM_SPAN_TYPES = ("CHAT_MODEL", "LLM")
 MAX_TAG_VALUE = 8000  # MLflow's limit for a trace tag value
+_MLFLOW_GRACE = 10.0  # seconds MLflow's per-scorer limit is set above ours
 SpanChoice = Literal["auto", "root"]
 
 
@@ -278,14 +282,13 @@ class _FeedbackWriter:
         return cls(TracingClient(tracking_uri), name, Feedback, source)
 
     def log(self, record: Record, result: TrustResult) -> None:
-        metadata = {"tlm_hooks.components": json.dumps(dict(result.components))} if result.components else None
         feedback = self.feedback_cls(
             name=self.name,
             value=result.trustworthiness_score,
             rationale=result.explanation,
             source=self.source,
             span_id=record.span_id,
-            metadata=metadata,
+            metadata=_metadata(result),
             overrides=record.previous.feedback_id,
         )
         self.client.log_assessment(record.key, feedback)
@@ -295,13 +298,22 @@ class _FeedbackWriter:
 
 
 def trustworthiness_scorer(
-    scorer: Scorer | Callable[[ScoreRequest], Any] | None = None, *, name: str = "trustworthiness"
+    scorer: Scorer | Callable[[ScoreRequest], Any] | None = None,
+    *,
+    name: str = "trustworthiness",
+    timeout: float | None = None,
 ) -> Any:
     """A scorer for ``mlflow.genai.evaluate(data, scorers=[...])`` (MLflow 3's GenAI evaluation).
 
     Each row is scored from its trace's LLM call when the trace has one (so system prompts
     count), else from the row's ``inputs`` and ``outputs``. It returns an MLflow ``Feedback``:
     value = trustworthiness score, rationale = explanation, or an error when scoring failed.
+
+    ``timeout`` is the seconds one row's scoring may take; a row over it gets an error
+    ``Feedback`` (code ``ScoringTimeout``) and the other rows keep their scores. ``0``: no limit
+    (MLflow's own per-scorer limit is lifted too); ``None``: MLflow's own limit (300 s in recent
+    MLflow 3). MLflow scores ``MLFLOW_GENAI_EVAL_MAX_WORKERS`` rows at once (10 by default), all
+    waiting on the same judge: with a local judge model, lower that or raise ``timeout``.
     """
     _mlflow()
     from mlflow.entities import AssessmentError, AssessmentSource, Feedback
@@ -309,6 +321,10 @@ def trustworthiness_scorer(
 
     if not isinstance(name, str) or not name:
         raise InvalidOptionError("name", name, "a non-empty scorer name")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout < 0
+    ):
+        raise InvalidOptionError("timeout", timeout, "seconds (a number >= 0; 0 for no limit) or None")
     engine = as_scorer(scorer)
     source_type = "LLM_JUDGE" if annotator_kind(engine) == "LLM" else "CODE"
     source = AssessmentSource(source_type=source_type, source_id=f"tlm-hooks/{type(engine).__name__}")
@@ -322,15 +338,47 @@ def trustworthiness_scorer(
                 error_code="Unreadable", error_message="no prompt and response to score in this row"
             )
             return Feedback(name=name, error=error, source=source)
-        result = engine.score(request)
+        result = _score_within(engine, request, timeout or None)
         if result.trustworthiness_score is None:
             error = AssessmentError(
                 error_code=result.error_type or "ScoringError", error_message=result.error or "no score"
             )
             return Feedback(name=name, error=error, source=source)
-        return Feedback(name=name, value=result.trustworthiness_score, rationale=result.explanation, source=source)
+        return Feedback(
+            name=name,
+            value=result.trustworthiness_score,
+            rationale=result.explanation,
+            source=source,
+            metadata=_metadata(result),
+        )
 
-    return make_scorer(trustworthiness, name=name)
+    limit: dict[str, Any] = {}
+    if timeout is not None and "timeout" in inspect.signature(make_scorer).parameters:
+        # MLflow's own limit stays above ours, so a slow row ends with our error, not MLflow's
+        limit["timeout"] = 0 if timeout == 0 else timeout + _MLFLOW_GRACE
+    return make_scorer(trustworthiness, name=name, **limit)
+
+
+def _metadata(result: TrustResult) -> dict[str, str] | None:
+    """Feedback metadata: the signal scores, and what the score was made without (if anything)."""
+    metadata = {"tlm_hooks.components": json.dumps(dict(result.components))} if result.components else {}
+    if result.warnings:
+        metadata["tlm_hooks.warnings"] = json.dumps(list(result.warnings))
+    return metadata or None
+
+
+def _score_within(engine: Scorer, request: ScoreRequest, timeout: float | None) -> TrustResult:
+    """``engine``'s result for ``request``, or a ``ScoringTimeout`` failure after ``timeout`` seconds."""
+    if timeout is None:
+        return engine.score(request)
+    try:
+        return run_sync(asyncio.wait_for(engine.ascore(request), timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        message = (
+            f"scoring took longer than timeout={timeout:g} s; rows are scored MLFLOW_GENAI_EVAL_MAX_WORKERS "
+            "at a time and share the judge: lower that variable or raise timeout="
+        )
+        return TrustResult(None, error=message, error_type="ScoringTimeout")
 
 
 def trustworthiness_metric(

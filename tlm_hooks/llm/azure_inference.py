@@ -9,6 +9,7 @@ from typing import Any
 from ..hooks.guard import unhooked
 from .base import Generation
 from .convert import generations_from_completion, usage_of
+from .failures import display_url
 from .fanout import NSupport, complete_n
 from .limiter import AdaptiveLimiter
 from .retry import RetryPolicy, call_with_retries
@@ -68,6 +69,13 @@ class AzureInferenceBackend:
             self._client, model=model, timeout=self.timeout, limiter=self.limiter, retry=self.retry
         )
 
+    @property
+    def endpoint(self) -> str:
+        """The client's endpoint URL (without user info or query)."""
+        config = getattr(self._client, "_config", None)
+        url = getattr(config, "endpoint", None) or getattr(self._client, "_endpoint", None)
+        return display_url(str(url)) if url else "the client's endpoint"
+
     def __repr__(self) -> str:
         return f"AzureInferenceBackend(model={self.model!r})"
 
@@ -106,7 +114,8 @@ class AzureInferenceBackend:
                 kwargs["model_extras"] = {**(getattr(self._client, "_model_extras", None) or {}), **more}
             if request_seed is not None:
                 kwargs["seed"] = request_seed
-            completion = await call_with_retries(lambda: self._complete(kwargs), self.retry, self.limiter)
+            where = f"{self.model or 'endpoint-default model'!r} at {self.endpoint}"
+            completion = await call_with_retries(lambda: self._complete(kwargs), self.retry, self.limiter, judge=where)
             record_request(*usage_of(completion))
             return generations_from_completion(completion)
 

@@ -26,7 +26,9 @@ class Generation:
 @runtime_checkable
 class ChatBackend(Protocol):
     """A chat model a scorer can call. ``acomplete`` returns ``n`` generations (in one request
-    where the server honours ``n``, else in parallel requests with distinct seeds)."""
+    where the server honours ``n``, else in parallel requests with distinct seeds; fewer when
+    some of those failed, an error when all did). Backends may also have ``endpoint``, the URL
+    they call, which errors name."""
 
     name: str
 

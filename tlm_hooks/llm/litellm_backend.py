@@ -10,6 +10,7 @@ from ..errors import MissingDependencyError
 from ..hooks.guard import unhooked
 from .base import Generation
 from .convert import generations_from_completion, usage_of
+from .failures import display_url
 from .fanout import NSupport, complete_n
 from .limiter import AdaptiveLimiter
 from .retry import RetryPolicy, call_with_retries
@@ -59,6 +60,12 @@ class LiteLLMBackend:
     def __repr__(self) -> str:
         return f"LiteLLMBackend(model={self.model!r})"
 
+    @property
+    def endpoint(self) -> str:
+        """Where requests go: ``api_base`` (without user info or query), else the provider's default."""
+        base = self.provider.get("api_base")
+        return display_url(str(base)) if base else "the provider's default endpoint (litellm)"
+
     def with_model(self, model: str) -> LiteLLMBackend:
         """Same provider settings and limiter, another model."""
         return LiteLLMBackend(
@@ -85,6 +92,7 @@ class LiteLLMBackend:
             "max_tokens": max_tokens,
             "timeout": self.timeout,
             "num_retries": 0,
+            "max_retries": 0,  # the provider SDK's own retries (ours run)
             **self.provider,
         }
         if logprobs:
@@ -104,7 +112,9 @@ class LiteLLMBackend:
                 body["n"] = count
             if request_seed is not None:
                 body["seed"] = request_seed
-            completion = await call_with_retries(lambda: attempt(body), self.retry, self.limiter)
+            completion = await call_with_retries(
+                lambda: attempt(body), self.retry, self.limiter, judge=f"{self.model!r} at {self.endpoint}"
+            )
             record_request(*usage_of(completion))
             return generations_from_completion(completion)
 

@@ -12,6 +12,7 @@ from ..errors import MissingDependencyError
 from ..hooks.guard import unhooked
 from .base import Generation
 from .convert import generations_from_completion, usage_of
+from .failures import display_url
 from .fanout import NSupport, complete_n
 from .limiter import AdaptiveLimiter
 from .retry import RetryPolicy, call_with_retries
@@ -96,6 +97,17 @@ class OpenAICompatibleBackend:
         return clone
 
     @property
+    def endpoint(self) -> str:
+        """The base URL requests go to (without user info or query)."""
+        if self._client is not None:
+            url = str(getattr(self._client, "base_url", "") or "")
+        else:
+            import os
+
+            url = self._base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        return display_url(url) if url else "the client's endpoint"
+
+    @property
     def n_honoured(self) -> bool | None:
         """Whether the server returned all ``n`` choices of one request (``None``: not yet tried)."""
         return self._n.honoured
@@ -131,7 +143,9 @@ class OpenAICompatibleBackend:
                 body["n"] = count
             if request_seed is not None:
                 body["seed"] = request_seed
-            completion = await call_with_retries(lambda: self._create(body), self.retry, self.limiter)
+            completion = await call_with_retries(
+                lambda: self._create(body), self.retry, self.limiter, judge=f"{self.model!r} at {self.endpoint}"
+            )
             record_request(*usage_of(completion))
             return generations_from_completion(completion)
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .failures import is_connection_failure, is_timeout, judge_unreachable, status_of
 from .limiter import AdaptiveLimiter
 from .usage import current_usage
 
@@ -49,19 +50,17 @@ class Failure:
 
 def classify(exc: BaseException) -> Failure:
     """Retry 429, 408, 409, 5xx, timeouts and connection errors; nothing else."""
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in type(exc).__name__:
+    if is_timeout(exc):
         return Failure(True, overload=True)
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(status, int):
+    status = status_of(exc)
+    if status is not None:
         retry_after = _retry_after(exc)
         if status == 429:
             return Failure(True, overload=True, retry_after=retry_after)
         if status in (408, 409) or status >= 500:
             return Failure(True, overload=status in (503, 504), retry_after=retry_after)
         return Failure(False)
-    if "Connection" in type(exc).__name__ or isinstance(exc, ConnectionError):
+    if is_connection_failure(exc):
         return Failure(True)
     return Failure(False)
 
@@ -96,8 +95,14 @@ async def call_with_retries(
     limiter: AdaptiveLimiter | None = None,
     *,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    judge: str | None = None,
 ) -> T:
-    """Run ``attempt()`` (holding a limiter slot), retrying retryable failures per ``policy``."""
+    """Run ``attempt()`` (holding a limiter slot), retrying retryable failures per ``policy``.
+
+    ``judge`` describes the model and URL called (e.g. ``"'gpt-4.1-mini' at https://…/v1"``):
+    a connection failure or timeout that outlasts the retries is raised as a
+    `~tlm_hooks.errors.JudgeConnectionError` / `~tlm_hooks.errors.JudgeTimeoutError` naming it
+    (the original error is its ``__cause__``)."""
     for number in range(policy.max_retries + 1):
         if limiter is not None:
             await limiter.acquire()
@@ -108,6 +113,9 @@ async def call_with_retries(
             if limiter is not None and failure.overload:
                 limiter.on_overload()
             if not failure.retryable or number >= policy.max_retries:
+                named = judge_unreachable(exc, judge, number + 1) if judge is not None else None
+                if named is not None:
+                    raise named from exc
                 raise
             wait = policy.delay(number, failure.retry_after)
             logger.info("tlm-hooks: judge call failed (%s); retry %d in %.2fs", type(exc).__name__, number + 1, wait)

@@ -61,6 +61,7 @@ class RAGResult(dict[str, Any]):
             evals={name: dict(value) for name, value in self._evals().items()},
             error=error.get("message"),
             error_type=error.get("type"),
+            warnings=tuple(log.get("warnings") or ()),
         )
 
     def _evals(self) -> dict[str, Mapping[str, Any]]:

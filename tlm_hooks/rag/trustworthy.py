@@ -232,6 +232,8 @@ def _trust_part(result: TrustResult, wanted: Sequence[str]) -> dict[str, Any]:
         log["explanation"] = result.explanation
     if "per_component_score" in wanted and result.components:
         log["per_component_score"] = dict(result.components)
+    if result.warnings:  # a score made with less than asked says so, whatever log asked
+        log["warnings"] = list(result.warnings)
     if log:
         part["log"] = log
     if result.error is not None:

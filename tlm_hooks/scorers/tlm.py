@@ -10,16 +10,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..errors import JudgeError
 from ..llm.base import ChatBackend, Generation
+from ..llm.failures import is_context_overflow, short_reason
 from ..llm.resolve import resolve_backend
 from ..llm.usage import Usage, metered
 from ..options import TLMOptions, deep_merge
-from ..types import ScoreRequest, TrustResult
+from ..types import ScoreRequest, TrustResult, content_text
 from .base import BaseScorer
 from .signals.consistency import SAMPLE_TEMPERATURE, Comparison, compare, judge_agreement, method_for
+from .signals.coverage import Coverage, failure_kind
 from .signals.explanation import explain
+from .signals.fit import ANSWER_CHARS, QUESTION_CHARS, SAMPLE_PROMPT_CHARS, cut, fit_messages, fit_question
 from .signals.presets import Plan, plan_for
-from .signals.reflection import REFLECTION_PROMPTS, Check, reflect
+from .signals.reflection import REFLECTION_PROMPTS, Check, ReflectionPrompt, reflect
 from .signals.similarity import normalize
 from .signals.token_probability import token_probability
 from .signals.weights import combine
@@ -31,6 +35,7 @@ logger = logging.getLogger("tlm_hooks")
 NOTE_NO_LOGPROBS = "The response carried no token logprobs, so one self-reflection was used instead."
 _REPEAT_TEMPERATURE = 0.7  # reflections beyond the distinct prompts are re-asked with some randomness
 _JUDGE_CACHE = 16
+_SHORT_CHARS = 1500  # question and answer of a reflection re-asked after a context overflow
 
 
 class TLMScorer(BaseScorer):
@@ -161,63 +166,115 @@ class TLMScorer(BaseScorer):
         alternatives: Sequence[str] | None = None,
     ) -> TrustResult:
         response = _response_text(request)
-        question = _question(request)
+        question, question_chars = fit_question(request)
+        answer = cut(response, ANSWER_CHARS)
+        coverage = Coverage()
         scores: dict[str, float] = {}
         notes: list[str] = []
         tp = token_probability(request.response_logprobs)
+        coverage.ask("token_probability", 1)
         if tp is not None:
             scores["token_probability"] = tp
+            coverage.ran("token_probability", 1)
         reflections = plan.reflections
         samples = 0 if alternatives is not None else plan.samples
         if tp is None and reflections == 0 and samples == 0 and alternatives is None:
             reflections = 1
             notes.append(NOTE_NO_LOGPROBS)
+        coverage.ask("self_reflection", reflections)
+        coverage.ask("consistency", samples if alternatives is None else len(alternatives))
+        method, method_note = method_for(
+            options.options.get("similarity_measure"), options.task, options.options.get("constrain_outputs")
+        )
+        if reflections or (method == "llm" and (samples or alternatives)):
+            if question_chars > QUESTION_CHARS:
+                coverage.warn(
+                    f"prompt cut to {QUESTION_CHARS:,} of {question_chars:,} characters for the judge "
+                    "(start and end kept, the last user turn whole where it fits)"
+                )
+            if len(response) > ANSWER_CHARS:
+                coverage.warn(f"response cut to {ANSWER_CHARS:,} of {len(response):,} characters for the judge")
         if reflections or samples:
             judge = judge or self._judge_for(options, request.source_client, request.model)
         call = self._caller(judge, asyncio.Semaphore(self.max_concurrency)) if judge is not None else None
 
-        jobs: list[Any] = []
-        for i in range(reflections):
-            prompt = REFLECTION_PROMPTS[i % len(REFLECTION_PROMPTS)]
-            jobs.append(reflect(_repeat(call, i), prompt, question, response))
+        jobs: list[Any] = [
+            _reflect(
+                _repeat(call, i), REFLECTION_PROMPTS[i % len(REFLECTION_PROMPTS)], request, question, answer, coverage
+            )
+            for i in range(reflections)
+        ]
         if samples:
             max_tokens = options.options.get("max_tokens") or _sample_tokens(request)
-            jobs.append(
-                call(_sample_messages(request), n=samples, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens)  # type: ignore[misc]
-            )
+            jobs.append(_sample(call, request, samples, max_tokens, coverage))
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        for error in errors:
-            if not isinstance(error, Exception):
-                raise error  # cancellation and the like
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome  # cancellation and the like
         checks = [o for o in outcomes[:reflections] if isinstance(o, Check)]
+        errors: list[BaseException] = [o for o in outcomes[:reflections] if isinstance(o, BaseException)]
+        coverage.ran("self_reflection", len(checks))
+        coverage.failed("self_reflection", "judge calls", errors, reflections)
         if checks:
             scores["self_reflection"] = sum(c.score for c in checks) / len(checks)
-        if samples and isinstance(outcomes[-1], list):
-            alternatives = [g.text for g in outcomes[-1]]
+        if samples:
+            sampled = outcomes[-1]
+            if isinstance(sampled, BaseException):
+                errors.append(sampled)
+                coverage.failed("consistency", "sampling requests", [sampled], 1)
+            else:
+                alternatives = [g.text for g in sampled]
+                if len(alternatives) < samples:
+                    coverage.warn(f"consistency: {len(alternatives)} of {samples} samples (the other requests failed)")
+        if (reflections or samples) and len(errors) == reflections + (1 if samples else 0):
+            raise _all_failed(judge, errors)
         comparison = None
         if alternatives:
-            comparison = await self._compare(call, options, question, response, alternatives)
+            comparison = await self._compare(
+                call, method, method_note, options, question, response, alternatives, coverage
+            )
             scores["consistency"] = comparison.score or 0.0
+            coverage.ran("consistency", len(alternatives))
             if comparison.note:
                 notes.append(f"Consistency: {comparison.note}.")
         if errors:
-            if not scores:
-                raise errors[0]
             notes.append(f"{len(errors)} judge call(s) failed and were left out ({type(errors[0]).__name__}).")
         score = combine(scores, options.task)
         explanation = explain(scores, options.task, checks, comparison, notes) if options.wants_explanation else None
-        return TrustResult(score, explanation=explanation, components=dict(scores))
+        return TrustResult(
+            score,
+            explanation=explanation,
+            components=dict(scores),
+            warnings=tuple(coverage.warnings),
+            signals=coverage.signals(),
+        )
 
     async def _compare(
-        self, call: Any, options: TLMOptions, question: str, response: str, alternatives: Sequence[str]
+        self,
+        call: Any,
+        method: str,
+        note: str | None,
+        options: TLMOptions,
+        question: str,
+        response: str,
+        alternatives: Sequence[str],
+        coverage: Coverage,
     ) -> Comparison:
         labels = options.options.get("constrain_outputs")
-        method, note = method_for(options.options.get("similarity_measure"), options.task, labels)
         if method == "llm" and call is not None:
             found = await asyncio.gather(
                 *(judge_agreement(call, question, response, alt) for alt in alternatives), return_exceptions=True
             )
+            failed = [s for s in found if isinstance(s, BaseException)]
+            for error in failed:
+                if not isinstance(error, Exception):
+                    raise error
+            if failed:
+                kinds = "; ".join(sorted({failure_kind(e) for e in failed}))
+                coverage.warn(
+                    f"consistency: {len(failed)} of {len(found)} agreement checks failed and count as uncertain "
+                    f"(0.5) ({kinds})"
+                )
             scores = [0.5 if isinstance(s, BaseException) else s for s in found]
         else:
             scores = compare(response, alternatives, "lexical" if method == "llm" else method, labels, question)
@@ -280,6 +337,51 @@ def _repeat(call: Any, index: int) -> Any:
         return await call(messages, **{**kwargs, "temperature": _REPEAT_TEMPERATURE, "seed": index})
 
     return again
+
+
+async def _reflect(
+    call: Any, prompt: ReflectionPrompt, request: ScoreRequest, question: str, answer: str, coverage: Coverage
+) -> Check:
+    """One reflection; when the prompt overflows the judge's context, asked again shorter."""
+    try:
+        return await reflect(call, prompt, question, answer)
+    except Exception as exc:
+        if not is_context_overflow(exc) or (len(question) <= _SHORT_CHARS and len(answer) <= _SHORT_CHARS):
+            raise
+    coverage.warn(
+        f"self_reflection: the prompt exceeds the judge's context window; asked again with prompt and "
+        f"response cut to {_SHORT_CHARS:,} characters each"
+    )
+    return await reflect(call, prompt, fit_question(request, _SHORT_CHARS)[0], cut(answer, _SHORT_CHARS))
+
+
+async def _sample(call: Any, request: ScoreRequest, n: int, max_tokens: int, coverage: Coverage) -> list[Generation]:
+    """``n`` alternative answers; when the conversation overflows the judge's context, it is
+    asked again cut to `SAMPLE_PROMPT_CHARS`."""
+    messages = _sample_messages(request)
+    try:
+        return await call(messages, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens)  # type: ignore[no-any-return]
+    except Exception as exc:
+        size = sum(len(content_text(m.get("content"))) for m in messages)
+        if not is_context_overflow(exc) or size <= SAMPLE_PROMPT_CHARS:
+            raise
+    coverage.warn(
+        f"consistency: the prompt ({size:,} characters) exceeds the judge's context window; the samples "
+        f"answered it cut to {SAMPLE_PROMPT_CHARS:,} (start and end kept, the last user turn whole where it fits)"
+    )
+    fitted = fit_messages(messages, SAMPLE_PROMPT_CHARS)
+    return await call(fitted, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens)  # type: ignore[no-any-return]
+
+
+def _all_failed(judge: ChatBackend | None, errors: Sequence[BaseException]) -> Exception:
+    """The error of a score whose every judge call failed: it names the judge's model and URL."""
+    first = errors[0]
+    count = f"{len(errors)} of {len(errors)}"
+    if isinstance(first, JudgeError):  # its message already names the judge
+        return type(first)(f"every judge call failed ({count}): {first}")
+    where = getattr(judge, "endpoint", None)
+    label = getattr(judge, "name", type(judge).__name__) + (f" at {where}" if where else "")
+    return JudgeError(f"every judge call to {label} failed ({count}): {short_reason(first)}")
 
 
 def _with_usage(result: TrustResult, usage: Usage) -> TrustResult:

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...llm.base import Generation
+from .fit import QUESTION_CHARS, cut
 from .verdict import UNCERTAIN, VerdictKind, parse_verdict, verdict_from_logprobs
 
 __all__ = ["ReflectionPrompt", "REFLECTION_PROMPTS", "Check", "reflect", "clip"]
-
-_MAX_CHARS = 4000  # of question and of answer, so small context windows still fit
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,9 @@ class Check:
     text: str
 
 
-def clip(text: str, limit: int = _MAX_CHARS) -> str:
-    """``text`` cut to ``limit`` characters (marked with an ellipsis)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def clip(text: str, limit: int = QUESTION_CHARS) -> str:
+    """``text`` within ``limit`` characters: its start and end around a marked cut when longer."""
+    return cut(text, limit)
 
 
 def read_check(generation: Generation, kind: VerdictKind) -> Check:
@@ -83,7 +82,7 @@ Call = Callable[..., Awaitable[list[Generation]]]
 
 
 async def reflect(call: Call, prompt: ReflectionPrompt, question: str, answer: str) -> Check:
-    """Ask the judge once with ``prompt``; a failed call counts as uncertain."""
+    """Ask the judge once with ``prompt`` (a failed call raises; an unreadable verdict is uncertain)."""
     content = prompt.template.format(question=clip(question), answer=clip(answer))
     messages: Sequence[Mapping[str, Any]] = [{"role": "user", "content": content}]
     generations = await call(messages, temperature=0.0, max_tokens=prompt.max_tokens, logprobs=True, top_logprobs=10)
