@@ -19,8 +19,12 @@ from .backends import CleanlabTLM
 from .decorators import trust_scored, with_tlm_options
 from .errors import (
     InvalidOptionError,
+    JudgeConnectionError,
+    JudgeError,
+    JudgeTimeoutError,
     MissingDependencyError,
     PatchError,
+    ScoringTimeout,
     TLMHooksError,
     TrustScoringError,
     UntrustworthyResponseError,
@@ -102,6 +106,10 @@ __all__ = [
     "InvalidOptionError",
     "MissingDependencyError",
     "PatchError",
+    "JudgeError",
+    "JudgeConnectionError",
+    "JudgeTimeoutError",
+    "ScoringTimeout",
     "TrustScoringError",
     "UntrustworthyResponseError",
     "__version__",

@@ -15,6 +15,10 @@ __all__ = [
     "JudgeError",
     "JudgeConnectionError",
     "JudgeTimeoutError",
+    "ScoringTimeout",
+    "JudgeError",
+    "JudgeConnectionError",
+    "JudgeTimeoutError",
     "TrustScoringError",
     "UntrustworthyResponseError",
 ]
@@ -56,6 +60,14 @@ class JudgeConnectionError(JudgeError, ConnectionError):
 
 class JudgeTimeoutError(JudgeError, TimeoutError):
     """The judge model did not answer in time (after the bounded retries)."""
+
+
+class ScoringTimeout(TLMHooksError, TimeoutError):
+    """The scorer did not return within the policy's ``score_timeout``."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"scoring did not finish within score_timeout={timeout:g}s")
+        self.timeout = timeout
 
 
 class TrustScoringError(TLMHooksError):

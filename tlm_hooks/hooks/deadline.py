@@ -21,7 +21,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from .._run import run_sync
-from ..errors import TLMHooksError
+from ..errors import ScoringTimeout
 from ..scorers.base import BaseScorer, Scorer
 from ..scorers.function import FunctionScorer
 from ..scorers.logprob import LogprobScorer
@@ -39,14 +39,6 @@ _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _pool_pid = 0
 _overdue_lock = threading.Lock()
 _overdue = 0  # sync scores still running past their deadline
-
-
-class ScoringTimeout(TLMHooksError, TimeoutError):
-    """The scorer did not return within the policy's ``score_timeout``."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(f"scoring did not finish within score_timeout={timeout:g}s")
-        self.timeout = timeout
 
 
 def stuck_scorer_threads() -> int:
