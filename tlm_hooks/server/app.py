@@ -52,6 +52,7 @@ CHAT_PATHS: tuple[str, ...] = (
     "/chat/completions",  # Azure AI Inference endpoint at the root
 )
 INFO_PATHS: tuple[str, ...] = ("/info", "/api/info")  # Azure AI Inference's get_model_info()
+MODELS_PATHS: tuple[str, ...] = ("/v1/models", "/api/models")  # OpenAI's models.list() for base_url .../v1, .../api
 MODEL_HEADER = "x-tlm-hooks-model"  # on every model reply: the name of the model that answered
 
 
@@ -253,11 +254,22 @@ def create_app(
         name = getattr(model, "name", None) or "unknown"
         return JSONResponse({"model_name": name, "model_type": "chat-completion", "model_provider_name": "tlm-hooks"})
 
+    async def list_models(request: Request) -> Response:
+        """The served model and the names that reach it (aliases), in OpenAI's list shape."""
+        try:
+            keys.check(request)
+        except ApiError as exc:
+            return exc.response(secrets)
+        names = [getattr(model, "name", None) or "local", *models.aliases]
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "tlm-hooks"} for name in dict.fromkeys(names)]
+        return JSONResponse({"object": "list", "data": data})
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
     routes.append(Route("/health", health, methods=["GET"]))
     routes.extend(Route(path, info, methods=["GET"]) for path in INFO_PATHS)
+    routes.extend(Route(path, list_models, methods=["GET"]) for path in MODELS_PATHS)
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -374,6 +374,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "/health": _get("Liveness and the served model's name", "Health"),
     "/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
     "/api/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
+    "/v1/models": _get("The models this server answers with (OpenAI models.list)", "", public=False),
+    "/api/models": _get("The models this server answers with (OpenAI models.list)", "", public=False),
     "/openapi.json": _get("This document", ""),
 }
 
