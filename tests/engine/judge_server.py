@@ -30,6 +30,12 @@ class Asked:
     refused: int | None  # the HTTP status it got when refused
 
 
+class _Server(ThreadingHTTPServer):
+    # every concurrent score opens several connections at once; the default backlog of 5 drops some
+    # of them on a busy machine, and the client sees a judge that looks unreachable
+    request_queue_size = 128
+
+
 class JudgeServer:
     """``refuse_n``: answer any ``n>1`` with the 400 ``tlm-hooks serve`` sends. ``context_chars``:
     answer longer prompts with OpenAI's context-length 400. ``fail_kinds``: prompt kinds answered
@@ -67,7 +73,7 @@ class JudgeServer:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
