@@ -88,22 +88,10 @@ def select(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     """P(score of a random correct answer > that of a random incorrect one), ties count half
-    (Mann-Whitney U with average ranks; pure Python, so the tests need no numpy)."""
-    pos = sum(1 for y in labels if y)
-    neg = len(labels) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    rank_sum = 0.0
-    i = 0
-    while i < len(order):  # average ranks over ties
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        rank = (i + j) / 2 + 1
-        rank_sum += rank * sum(1 for k in order[i : j + 1] if labels[k])
-        i = j + 1
-    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+    (the library's own Mann-Whitney AUROC, the one calibration reports)."""
+    from tlm_hooks.calibration.metrics import auroc as library_auroc
+
+    return library_auroc(scores, [float(y) for y in labels])
 
 
 def bootstrap_auroc(

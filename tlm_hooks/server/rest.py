@@ -281,9 +281,8 @@ def _chat_score_call(body: Mapping[str, Any], limit: int, options: TLMOptions | 
     )
 
 
-async def run_chat_score(ctx: ChatContext, call: ChatScoreCall) -> JSONResponse:
-    """``{"tlm_metadata": {...}}`` for a completion the caller already has."""
-    request = ScoreRequest(
+def _score_request(call: ChatScoreCall) -> ScoreRequest:
+    return ScoreRequest(
         response=call.text,
         messages=tuple(call.messages),
         tools=call.tools,
@@ -292,6 +291,11 @@ async def run_chat_score(ctx: ChatContext, call: ChatScoreCall) -> JSONResponse:
         tool_calls=call.tool_calls,
         options=call.options,
     )
+
+
+async def run_chat_score(ctx: ChatContext, call: ChatScoreCall) -> JSONResponse:
+    """``{"tlm_metadata": {...}}`` for a completion the caller already has."""
+    request = _score_request(call)
     return JSONResponse({"tlm_metadata": await run_scorer(ctx.scorers, request, ctx.secrets, ctx.warnings)})
 
 
@@ -313,14 +317,6 @@ def parse_openai_score(body: Any, limit: int) -> ChatScoreCall:
 
 async def run_openai_score(ctx: ChatContext, call: ChatScoreCall) -> JSONResponse:
     """``{"trustworthiness_score", "log"}`` for a completion the caller already has."""
-    request = ScoreRequest(
-        response=call.text,
-        messages=tuple(call.messages),
-        tools=call.tools,
-        model=call.model,
-        response_logprobs=token_logprobs(call.entries),
-        tool_calls=call.tool_calls,
-        options=call.options,
-    )
+    request = _score_request(call)
     metadata = await run_scorer(ctx.scorers, request, ctx.secrets, ctx.warnings)
     return JSONResponse({**metadata, "log": metadata.get("log") or {}})
