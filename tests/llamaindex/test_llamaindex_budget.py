@@ -181,9 +181,7 @@ def test_the_apps_call_waits_for_at_most_one_judge_request(kind: type) -> None:
 
 
 @pytest.mark.parametrize("kind", HANDLERS)
-def test_a_score_the_app_keeps_waiting_is_dropped_and_counted(
-    kind: type, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_score_the_app_keeps_waiting_is_dropped_and_counted(kind: type, caplog: pytest.LogCaptureFixture) -> None:
     server = OneAtATime(seconds=0.0)
     handler = kind(judge=SharedJudge(server), rag=FakeRAG(), max_wait=0.2).register()
     core = handler._core
@@ -204,7 +202,9 @@ def test_a_score_the_app_keeps_waiting_is_dropped_and_counted(
         handler.close()
 
 
-@pytest.mark.parametrize("bad", [{"judge_concurrency": 0}, {"judge_concurrency": 1.5}, {"max_wait": 0}, {"max_wait": "5"}])
+@pytest.mark.parametrize(
+    "bad", [{"judge_concurrency": 0}, {"judge_concurrency": 1.5}, {"max_wait": 0}, {"max_wait": "5"}]
+)
 def test_bad_budget_arguments_are_refused(bad: dict[str, Any]) -> None:
     name = next(iter(bad))
     with pytest.raises(ValueError, match=name):

@@ -87,7 +87,9 @@ class YieldingJudge:
         """The same budget around the inner judge switched to ``model`` (``options.model``)."""
         switch = getattr(self.inner, "with_model", None)
         inner = switch(model) if switch is not None else self.inner
-        return YieldingJudge(inner, self.app_idle, concurrency=self.concurrency, max_wait=self.max_wait, _slots=self._slots)
+        return YieldingJudge(
+            inner, self.app_idle, concurrency=self.concurrency, max_wait=self.max_wait, _slots=self._slots
+        )
 
     async def acomplete(
         self,

@@ -193,7 +193,9 @@ class ScoringCore:
 
     def _done(self, item: ScoredCall, source: Any = None, span: Any = None) -> None:
         if span is not None:
-            record_child_span(span, item.result, subject=item.kind, threshold=None, tracer_provider=self.tracer_provider)
+            record_child_span(
+                span, item.result, subject=item.kind, threshold=None, tracer_provider=self.tracer_provider
+            )
         self.store.add(item, source)
         if self.on_result is not None:
             try:
