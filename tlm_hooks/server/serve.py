@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-score", action="store_true", help="serve plain completions, without tlm_metadata")
     parser.add_argument(
+        "--calibration",
+        metavar="PROFILE",
+        help="a profile from `tlm-hooks calibrate`: every score is then the calibrated one (the raw one in log)",
+    )
+    parser.add_argument(
         "--allow-model-provider",
         action="store_true",
         help="let requests name an endpoint in options.model_provider that generates and judges for them "
@@ -217,6 +222,23 @@ def api_keys(
     return list(dict.fromkeys(keys))
 
 
+def _calibration(path: str | None, no_score: bool) -> Any:
+    """The profile of ``--calibration`` (``None`` without it); ``ValueError`` naming the file."""
+    if path is None:
+        return None
+    if no_score:
+        raise ValueError("--calibration calibrates scores; it cannot go with --no-score")
+    try:
+        from ..calibration.profile import Calibration
+    except ImportError as exc:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"--calibration needs the calibration extra: pip install 'tlm-hooks[calibration]' ({exc})"
+        ) from None
+    return Calibration.load(path)
+
+
 def load_model(
     spec: str, *, upstream_key: str | None, upstream_model: str | None, timeout: float, threads: int | None = None
 ) -> Any:
@@ -249,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyConfigError as exc:
         print(f"tlm-hooks serve: {exc}", file=sys.stderr)
         return 2
+    try:
+        profile = _calibration(args.calibration, args.no_score)
+    except (ValueError, MissingDependencyError) as exc:  # before the model loads
+        print(f"tlm-hooks serve: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         model = load_model(
@@ -277,7 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = (
         None
         if args.no_score
-        else DefaultScorers(judge=LocalBackend(model), allow_model_provider=args.allow_model_provider)
+        else DefaultScorers(
+            judge=LocalBackend(model), allow_model_provider=args.allow_model_provider, calibration=profile
+        )
     )
     try:
         app = create_app(
