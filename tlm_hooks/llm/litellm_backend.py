@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import MissingDependencyError
-from ..hooks.guard import unhooked
+from .._guard import unhooked
 from .base import Generation
 from .convert import generations_from_completion, usage_of
 from .failures import display_url
