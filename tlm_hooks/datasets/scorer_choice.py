@@ -174,7 +174,9 @@ def _profile(path: str) -> Any:
     try:
         from ..calibration.profile import Calibration
     except ImportError as exc:  # the calibration extra is missing
-        raise DatasetError(f"--calibration needs the calibration extra: pip install 'tlm-hooks[calibration]' ({exc})") from None
+        raise DatasetError(
+            f"--calibration needs the calibration extra: pip install 'tlm-hooks[calibration]' ({exc})"
+        ) from None
     return Calibration.load(path)
 
 
