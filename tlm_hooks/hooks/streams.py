@@ -43,7 +43,9 @@ class StreamCall(Protocol):
 
     adapter: CallAdapter
 
-    def stream_outcome(self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None) -> StreamOutcome: ...
+    def stream_outcome(
+        self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
+    ) -> StreamOutcome: ...
 
     async def astream_outcome(
         self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
