@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from ._guard import is_unhooked
 from .adapters.function import FunctionAdapter, PromptFrom
 from .hooks.config import HookConfig
-from ._guard import is_unhooked
 from .hooks.pipeline import HookedCall, finish_async, finish_sync
 from .options import QualityPreset, Task, TLMOptions, deep_merge
 from .policy import TrustPolicy

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .hooks.deadline import ascore_within, score_within
 from ._guard import unhooked
+from .hooks.deadline import ascore_within, score_within
 from .options import TLMOptions
 from .policy import DEFAULT_SCORE_TIMEOUT, check_score_timeout
 from .scorers.base import Scorer

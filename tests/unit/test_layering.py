@@ -77,7 +77,10 @@ def test_the_recursion_guard_is_a_leaf() -> None:
 
 
 def test_no_import_cycle_inside_hooks() -> None:
-    graph = {m: {t for t in targets if t in _modules("tlm_hooks.hooks") and t != m} for m, targets in _modules("tlm_hooks.hooks").items()}
+    graph = {
+        m: {t for t in targets if t in _modules("tlm_hooks.hooks") and t != m}
+        for m, targets in _modules("tlm_hooks.hooks").items()
+    }
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     cycles: list[list[str]] = []
 

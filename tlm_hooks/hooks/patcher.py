@@ -29,6 +29,7 @@ __all__ = ["Target", "TableFamily"]
 
 logger = logging.getLogger("tlm_hooks")
 
+
 def _call_wrapper(family: str, adapter: Adapter, run: Callable[..., Any]) -> Callable[..., Any]:
     """A wrapper that hands hooked calls to ``run`` (``call_sync`` or ``call_async``) and lets
     every other call through untouched. Not ``async def``: an unhooked async call returns the

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...hooks.config import HookConfig
 from ..._guard import unhooked
+from ...hooks.config import HookConfig
 from ...hooks.pipeline import HookedCall
 from ...hooks.streams import AsyncStreamProxy, SyncStreamProxy
 from .adapter import LlamaIndexCallAdapter, sibling_of

@@ -23,9 +23,9 @@ from typing import Any
 
 import wrapt
 
+from ..._guard import is_unhooked
 from ...errors import PatchError
 from ...hooks.config import HookConfig
-from ..._guard import is_unhooked
 from ...hooks.registry import REGISTRY
 from .adapter import METHODS, is_openai_family
 from .call import call_async, call_sync
