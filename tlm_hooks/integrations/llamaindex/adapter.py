@@ -13,7 +13,6 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, Completi
 from ...adapters.base import ResultKind
 from ...options import TLMOptions, deep_merge
 from ...types import ScoreRequest, TokenLogprob, TrustResult
-from .queries import CallSlot
 from .reading import chat_messages, prompt_text
 
 __all__ = ["METHODS", "LlamaIndexCallAdapter", "is_openai_family", "sibling_of"]
@@ -100,7 +99,7 @@ class LlamaIndexCallAdapter:
         self.messages: Any = first if self.is_chat else None
         self.prompt: Any = None if self.is_chat else first
         self._stream_logprobs: dict[int, list[TokenLogprob]] = {}
-        self.slot: CallSlot | None = None  # set by the call when it runs inside a query engine's query
+        self.slot: Any = None  # a queries.CallSlot, set by the call when it runs inside a query engine's query
 
     def client_of(self, resource: Any) -> Any:
         return self.llm
