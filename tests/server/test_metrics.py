@@ -94,7 +94,7 @@ def test_requests_scores_and_refusals_are_counted_by_route_template() -> None:
 
 def test_nothing_a_client_sends_becomes_a_label_or_appears() -> None:
     client = _client()
-    odd = {**AUTH, "x-tlm-hooks-model": "label-injection\"}"}
+    odd = {**AUTH, "x-tlm-hooks-model": 'label-injection"}'}
     body = {"messages": QUESTION, "model": "model-name-from-request-5b7e", "options": {"model": "asked-model-8a1f"}}
     client.post(CHAT, json=body, headers=odd)
     client.request("FROBNICATE", CHAT, headers=AUTH)
@@ -157,9 +157,7 @@ def test_judge_calls_and_tokens_are_counted_as_the_judge_saw_them(fake: FakeOpen
     model = UpstreamModel(fake.url, model="judge-x")
     app = create_app(model, scorer=DefaultScorers(judge=LocalBackend(model)), metrics="public")
     client = TestClient(app, raise_server_exceptions=False)
-    replies = [
-        client.post(CHAT, json={"messages": QUESTION, "quality_preset": preset}) for preset in ("low", "medium")
-    ]
+    replies = [client.post(CHAT, json={"messages": QUESTION, "quality_preset": preset}) for preset in ("low", "medium")]
     for reply in replies:
         assert reply.status_code == 200, reply.text
         assert reply.json()["tlm_metadata"]["trustworthiness_score"] is not None

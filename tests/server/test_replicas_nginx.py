@@ -190,7 +190,11 @@ def test_two_replicas_behind_nginx_survive_losing_one(tmp_path: Path) -> None:
             if reply.status_code == 200:  # an answer is a scored answer
                 assert reply.json()["tlm_metadata"]["trustworthiness_score"] is not None
             return Outcome(
-                index, reply.status_code, reply.headers.get("retry-after"), reply.headers.get("x-upstream", ""), after_kill
+                index,
+                reply.status_code,
+                reply.headers.get("retry-after"),
+                reply.headers.get("x-upstream", ""),
+                after_kill,
             )
 
         headers = {"Authorization": f"Bearer {KEY}"}
