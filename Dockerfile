@@ -35,7 +35,8 @@ FROM ${PYTHON_IMAGE}
 # libgomp1: llama.cpp's OpenMP threads (harmless without the embedded model)
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /home/tlm --create-home tlm
+    && groupadd --system --gid 10001 tlm \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /home/tlm --create-home tlm
 COPY --from=build /opt/tlm-hooks /opt/tlm-hooks
 ENV PATH=/opt/tlm-hooks/bin:$PATH \
     PYTHONUNBUFFERED=1
