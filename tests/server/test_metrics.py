@@ -94,9 +94,8 @@ def test_requests_scores_and_refusals_are_counted_by_route_template() -> None:
 
 def test_nothing_a_client_sends_becomes_a_label_or_appears() -> None:
     client = _client()
-    odd = {**AUTH, "x-tlm-hooks-model": 'label-injection"}'}
     body = {"messages": QUESTION, "model": "model-name-from-request-5b7e", "options": {"model": "asked-model-8a1f"}}
-    client.post(CHAT, json=body, headers=odd)
+    client.post(CHAT, json=body, headers=AUTH)
     client.request("FROBNICATE", CHAT, headers=AUTH)
     client.post("/v1/chat/completions/../../etc/passwd-like-6e0a", headers=AUTH)
     text = client.get("/metrics", headers=AUTH).text
