@@ -21,6 +21,7 @@ from ..scorers.logprob import LogprobScorer
 from ..types import ScoreRequest, TokenLogprob, TrustResult
 from . import compat
 from .errors import Secrets
+from .metrics import record_score
 
 __all__ = [
     "ScorerFactory",
@@ -157,6 +158,7 @@ async def run_scorer(
         message = secrets.scrub(str(exc) or type(exc).__name__)
         logger.warning("tlm-hooks server: scoring failed: %s: %s", type(exc).__name__, message)
         result = TrustResult(None, error=message, error_type=type(exc).__name__)
+    record_score(result.trustworthiness_score, result.components, failed=result.error is not None)
     data = result.to_dict()
     error = data.get("error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):

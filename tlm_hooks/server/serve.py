@@ -168,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse (400) an options.model this server does not serve, instead of answering it with "
         "the server's own model and saying so in the reply",
     )
+    parser.add_argument(
+        "--metrics",
+        choices=["off", "auth", "public"],
+        default="auth",
+        help="Prometheus metrics on GET /metrics: 'auth' (default) asks for an API key like the model "
+        "endpoints (with --no-auth nothing is asked), 'public' asks for none (for a scraper inside the "
+        "cluster; the metrics carry no prompt, key or model name), 'off' serves none",
+    )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -319,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_model_provider=args.allow_model_provider,
             model_aliases=dict(args.model_alias),
             strict_models=args.strict_models,
+            metrics=args.metrics,
         )
     except ValueError as exc:
         print(f"tlm-hooks serve: {exc}", file=sys.stderr)
@@ -337,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = _draining_server(config, app.state.draining, grace)
     print(
         f"tlm-hooks serve: model {getattr(model, 'name', args.model)!r} on http://{args.host}:{args.port} "
-        f"(auth {'on' if keys else 'off'})",
+        f"(auth {'on' if keys else 'off'}; metrics on /metrics: {args.metrics})",
         file=sys.stderr,
         flush=True,
     )
