@@ -1,0 +1,41 @@
+"""One local Ray cluster (2 CPUs, no dashboard, no usage report) for every test here, shut down
+at the end. The actors find this folder's helper module and the checkout through PYTHONPATH."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+ray = pytest.importorskip("ray", reason="the Ray tests need the [ray] extra: pip install 'tlm-hooks[ray]'")
+pytest.importorskip("ray.data")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A real local cluster; ``ray.shutdown()`` stops its processes when the session ends."""
+    if ray.is_initialized():  # an earlier test module left one; start clean with ours
+        ray.shutdown()
+    path = os.pathsep.join([str(HERE), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}},
+    )
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = False
+    try:
+        yield
+    finally:
+        ray.shutdown()
