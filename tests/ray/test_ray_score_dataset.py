@@ -16,7 +16,7 @@ from tlm_hooks.datasets import MissingColumnsError
 from tlm_hooks.datasets.errors import DatasetError
 from tlm_hooks.datasets.ray import ScorerSpec, score_dataset
 
-pytestmark = pytest.mark.usefixtures("ray_cluster")
+pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.timeout(900)]  # worker start-up is slow when busy
 
 
 def _dataset(items: list[dict], blocks: int = 8) -> ray.data.Dataset:
@@ -45,7 +45,10 @@ def test_thousands_of_rows_each_scored_once_by_the_actor_pool() -> None:
 
 def test_messages_system_and_components_columns() -> None:
     items = [
-        {"conv": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"reply {i}"}], "sys": "be brief"}
+        {
+            "conv": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"reply {i}"}],
+            "sys": "be brief",
+        }
         for i in range(40)
     ]
     out = score_dataset(

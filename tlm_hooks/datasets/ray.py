@@ -237,8 +237,9 @@ def score_dataset(
         batch_size=batch_size or max(32, limit),
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=cpus,
-        max_restarts=max_restarts,
-        max_task_retries=-1,  # a batch whose actor died is sent again (its output was never kept)
+        # Ray Data's own default for actor pools is what we want: restart a dead actor without limit
+        # and send its unfinished batch again (that batch's output was never kept). Only a limit is passed.
+        **({} if max_restarts == -1 else {"max_restarts": max_restarts}),
     )
 
 

@@ -21,7 +21,7 @@ from .errors import DatasetError
 from .histogram import require_matplotlib, write_histogram
 from .progress import Progress
 from .ray import ScorerSpec, require_ray, score_dataset
-from .ray_io import OutputFile, detect_ray_format, is_uri, output_format, read_dataset
+from .ray_io import OutputFile, count_rows, detect_ray_format, is_uri, output_format, read_dataset
 from .summary import Tally, format_summary
 from .writer import ERROR_COLUMN, EXPLANATION_COLUMN, SCORE_COLUMN, default_output_path
 
@@ -125,7 +125,7 @@ def _score(args: argparse.Namespace, source: str, fmt: Any, target: Path, out_fm
             batch_size=args.batch_size,
         )
         columns = _columns_of(args, ds)
-        total = ds.count() if fmt == "parquet" else None  # Parquet knows its row count from the footers
+        total = count_rows(source, fmt)
     except (TLMHooksError, ValueError, OSError) as exc:
         return _fail(exc)
     progress = None if args.quiet else Progress(f"scoring {label} on Ray ({args.actors} actors)", total)

@@ -10,7 +10,16 @@ from typing import Any, Literal
 
 from .errors import DatasetError
 
-__all__ = ["RAY_FORMATS", "RayFormat", "is_uri", "detect_ray_format", "read_dataset", "OutputFile", "output_format"]
+__all__ = [
+    "RAY_FORMATS",
+    "RayFormat",
+    "is_uri",
+    "detect_ray_format",
+    "read_dataset",
+    "OutputFile",
+    "output_format",
+    "count_rows",
+]
 
 RayFormat = Literal["csv", "jsonl", "parquet"]
 RAY_FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
@@ -65,9 +74,30 @@ def read_dataset(path: str, fmt: RayFormat) -> Any:
         return ray.data.read_json(path, lines=True, file_extensions=None)
     from pyarrow import csv, string
 
-    names = ray.data.read_csv(path, file_extensions=None).columns() or []
+    names = _csv_header(path) or ray.data.read_csv(path, file_extensions=None).columns() or []
     options = csv.ConvertOptions(column_types={name: string() for name in names}, strings_can_be_null=False)
     return ray.data.read_csv(path, convert_options=options, file_extensions=None)
+
+
+def _csv_header(path: str) -> list[str] | None:
+    """The header of a local CSV file (None for a folder or a remote path: Ray Data reads it)."""
+    local = path.removeprefix("file://")
+    if is_uri(path) or not os.path.isfile(local):
+        return None
+    import csv
+
+    with open(local, encoding="utf-8-sig", newline="") as file:
+        return next(csv.reader(file), None)
+
+
+def count_rows(path: str, fmt: RayFormat) -> int | None:
+    """The row count of a local Parquet file, from its footer (None otherwise: counting would read it all)."""
+    local = path.removeprefix("file://")
+    if fmt != "parquet" or is_uri(path) or not os.path.isfile(local):
+        return None
+    from pyarrow import parquet
+
+    return int(parquet.ParquetFile(local).metadata.num_rows)
 
 
 class OutputFile:
