@@ -25,13 +25,21 @@ def ray_cluster() -> Iterator[None]:
     if ray.is_initialized():  # an earlier test module left one; start clean with ours
         ray.shutdown()
     path = os.pathsep.join([str(HERE), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="WARNING",
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}},
-    )
+    for attempt in range(3):
+        try:
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                logging_level="WARNING",
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}},
+            )
+            break
+        except Exception as exc:
+            # Ray gives its raylet a fixed 30 s to register; a machine under heavy load can miss that
+            ray.shutdown()
+            if "timed out during startup" not in str(exc) or attempt == 2:
+                raise
     from ray.data import DataContext
 
     DataContext.get_current().enable_progress_bars = False

@@ -9,6 +9,7 @@ counted for the progress line and summarised like the local engine's run. Import
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -44,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
     started_here = not ray.is_initialized()
     try:
         if started_here:
-            ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
+            try:
+                ray.init(address=args.address, include_dashboard=False, logging_level=logging.WARNING)
+            except Exception as exc:  # Ray raises plain exceptions for a cluster it cannot start or reach
+                where = f"the Ray cluster at {args.address}" if args.address else "a local Ray cluster"
+                return _fail(DatasetError(f"cannot start or reach {where}: {exc}"))
         context = DataContext.get_current()
         context.execution_options.preserve_order = True  # the output is in input order, like the local engine's
         context.enable_progress_bars = False  # our progress line instead of Ray's bars
