@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from ray_helpers import expected_score, rows
 
-from tlm_hooks.datasets.command import main
+pytest.importorskip("ray.data", reason="needs the [ray] extra: pip install 'tlm-hooks[ray]'")
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from ray_helpers import expected_score, rows  # noqa: E402
+
+from tlm_hooks.datasets.command import main  # noqa: E402
 
 # Ray starts a worker process per task and actor: slow on a busy machine
 pytestmark = pytest.mark.timeout(900)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
-import ray
 
-from tlm_hooks.datasets.ray import ScorerSpec, score_dataset
+pytest.importorskip("ray.data", reason="needs the [ray] extra: pip install 'tlm-hooks[ray]'")
+
+import pandas as pd  # noqa: E402
+import ray  # noqa: E402
+
+from tlm_hooks.datasets.ray import ScorerSpec, score_dataset  # noqa: E402
 
 pytestmark = [pytest.mark.embedded_model, pytest.mark.usefixtures("ray_cluster"), pytest.mark.timeout(900)]
 

@@ -6,15 +6,18 @@ import os
 import threading
 from pathlib import Path
 
-import pandas as pd
 import pytest
-import ray
-import ray_helpers
-from ray_helpers import KillOnce, expected_score, rows, score
 
-from tlm_hooks.datasets import MissingColumnsError
-from tlm_hooks.datasets.errors import DatasetError
-from tlm_hooks.datasets.ray import ScorerSpec, score_dataset
+pytest.importorskip("ray.data", reason="needs the [ray] extra: pip install 'tlm-hooks[ray]'")
+
+import pandas as pd  # noqa: E402
+import ray  # noqa: E402
+import ray_helpers  # noqa: E402
+from ray_helpers import KillOnce, expected_score, rows, score  # noqa: E402
+
+from tlm_hooks.datasets import MissingColumnsError  # noqa: E402
+from tlm_hooks.datasets.errors import DatasetError  # noqa: E402
+from tlm_hooks.datasets.ray import ScorerSpec, score_dataset  # noqa: E402
 
 pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.timeout(900)]  # worker start-up is slow when busy
 
