@@ -23,7 +23,7 @@ $(VENV)/.ready-test: $(VENV)/.ready-demo
 
 $(VENV2)/.ready-test: pyproject.toml
 	test -x $(VENV2)/bin/python || $(PYTHON) -m venv $(VENV2)
-	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[server,dev,azure,llamaindex,otel,calibration,ray]" "openai>=2,<3" "llama-index-llms-openai-like>=0.4"
+	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[server,dev,azure,llamaindex,otel,calibration]" "openai>=2,<3" "llama-index-llms-openai-like>=0.4"
 	touch $@
 
 demo: $(VENV)/.ready-demo
