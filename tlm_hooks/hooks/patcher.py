@@ -35,9 +35,20 @@ class Target:
     owner: str
     attr: str
     kind: Kind
+    adapter: str | None = None  # the adapter module, when not the sdk's (ADAPTER_MODULES)
 
 
 _CHAT = "openai.resources.chat.completions.completions"
+_RESPONSES = "tlm_hooks.adapters.openai_responses"
+_RESPONSES_MODULE = "openai.resources.responses.responses"
+# kept in step with tlm_hooks.adapters.openai_responses.TARGETS (a test checks), which cannot be
+# imported here without importing openai
+_RESPONSES_TARGETS: tuple[tuple[str, str, str, str], ...] = (
+    (_RESPONSES_MODULE, "Responses", "create", "sync"),
+    (_RESPONSES_MODULE, "Responses", "parse", "sync"),
+    (_RESPONSES_MODULE, "AsyncResponses", "create", "async"),
+    (_RESPONSES_MODULE, "AsyncResponses", "parse", "async"),
+)
 TARGETS: tuple[Target, ...] = (
     Target("openai", _CHAT, "Completions", "create", "sync"),
     Target("openai", _CHAT, "Completions", "parse", "sync"),
@@ -52,6 +63,10 @@ TARGETS: tuple[Target, ...] = (
     Target("openai", "openai.lib.azure", "AzureOpenAI", "with_options", "copy"),
     Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "copy", "copy"),
     Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "with_options", "copy"),
+    *(
+        Target("openai", module, owner, attr, kind, _RESPONSES)  # type: ignore[arg-type]
+        for module, owner, attr, kind in _RESPONSES_TARGETS
+    ),
     Target("azure", "azure.ai.inference", "ChatCompletionsClient", "complete", "sync"),
     Target("azure", "azure.ai.inference.aio", "ChatCompletionsClient", "complete", "async"),
 )
@@ -102,12 +117,20 @@ def install(sdk: str) -> None:
     """Wrap every target of ``sdk`` (idempotent; callers hold ``REGISTRY.lock``)."""
     if sdk in _INSTALLED:
         return
-    adapter = adapter_for(sdk)
-    makers = {"sync": _call_wrapper(adapter, call_sync), "async": _call_wrapper(adapter, call_async), "copy": _copy_wrapper}
+    makers_of: dict[str | None, dict[str, Any]] = {}
+
+    def makers_for(module: str | None) -> dict[str, Any]:
+        if module not in makers_of:
+            adapter = adapter_for(sdk) if module is None else importlib.import_module(module).ADAPTER
+            makers_of[module] = {"sync": _call_wrapper(adapter, call_sync), "async": _call_wrapper(adapter, call_async), "copy": _copy_wrapper}
+        return makers_of[module]
+
+    makers_for(None)  # the sdk's own adapter: a missing SDK raises here, as it always has
     for target in TARGETS:
         if target.sdk != sdk:
             continue
         try:
+            makers = makers_for(target.adapter)
             owner = getattr(importlib.import_module(target.module), target.owner)
             if target.attr not in vars(owner):  # inherited: the base class's wrapper covers it
                 continue

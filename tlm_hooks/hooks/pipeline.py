@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -105,7 +106,8 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return score_within(scorer, request, self.config.policy.score_timeout)
+                result = score_within(scorer, request, self.config.policy.score_timeout)
+            return _with_request_warnings(result, request)
         except Exception as exc:
             return TrustResult.failed(exc)
 
@@ -117,7 +119,8 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return await ascore_within(scorer, request, self.config.policy.score_timeout)
+                result = await ascore_within(scorer, request, self.config.policy.score_timeout)
+            return _with_request_warnings(result, request)
         except Exception as exc:
             return TrustResult.failed(exc)
 
@@ -261,6 +264,13 @@ class HookedCall:
             tail = self.adapter.text_chunk(chunks[-1], final_text[len(sent_text) :])
             return StreamOutcome(result, final, tail)
         return StreamOutcome(result, sent, None, fallback_response=self.adapter.attach(final, result))
+
+
+def _with_request_warnings(result: TrustResult, request: ScoreRequest) -> TrustResult:
+    """``result`` plus what the request itself could not show the scorer."""
+    if not request.warnings:
+        return result
+    return replace(result, warnings=(*result.warnings, *(w for w in request.warnings if w not in result.warnings)))
 
 
 class StreamOutcome:
