@@ -14,7 +14,7 @@ from typing import Any
 
 from openai import AsyncStream, Stream
 from openai._legacy_response import LegacyAPIResponse
-from openai.types.responses import Response, ResponseTextDeltaEvent
+from openai.types.responses import Response, ResponseOutputMessage, ResponseTextDeltaEvent
 
 from ..options import TLMOptions, deep_merge
 from ..types import ScoreRequest, TokenLogprob
@@ -254,8 +254,6 @@ class ResponsesAdapter(OpenAIAdapter):
         new = response.model_copy(deep=True)
         parts = _text_parts(new)
         if not parts:
-            from openai.types.responses import ResponseOutputMessage
-
             message = ResponseOutputMessage.model_validate(
                 {"id": "msg_tlm_hooks", "type": "message", "role": "assistant", "status": "completed",
                  "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
@@ -300,41 +298,33 @@ class ResponsesAdapter(OpenAIAdapter):
             if getattr(chunk, "type", None) in _LAST_EVENTS:
                 return chunk.response  # type: ignore[no-any-return]
         snapshot: Any = None
-        done: dict[int, Any] = {}
+        output: dict[int, Any] = {}
         texts: dict[int, dict[str, Any]] = {}
         for chunk in chunks:
             kind = getattr(chunk, "type", None)
             if kind in ("response.created", "response.in_progress", "response.queued"):
                 snapshot = chunk.response
             elif kind == "response.output_item.done":
-                done[chunk.output_index] = _plain(chunk.item)
+                output[chunk.output_index] = chunk.item
             elif kind == "response.output_text.delta":
                 slot = texts.setdefault(chunk.output_index, {"id": chunk.item_id, "text": [], "logprobs": []})
                 slot["text"].append(chunk.delta)
                 slot["logprobs"].extend({**_plain(t), "bytes": []} for t in chunk.logprobs or ())
-        output = dict(done)
         for index, slot in texts.items():
             if index not in output:
-                output[index] = {
-                    "id": slot["id"], "type": "message", "role": "assistant", "status": "in_progress",
-                    "content": [{"type": "output_text", "text": "".join(slot["text"]), "annotations": [],
-                                 "logprobs": slot["logprobs"]}],
-                }  # fmt: skip
-        data = _plain(snapshot) if snapshot is not None else {}
-        data.update(
-            {
-                "id": data.get("id", ""),
-                "object": "response",
-                "created_at": data.get("created_at", 0),
-                "model": data.get("model", ""),
-                "output": [output[i] for i in sorted(output)],
-                "parallel_tool_calls": data.get("parallel_tool_calls", True),
-                "tool_choice": data.get("tool_choice", "auto"),
-                "tools": data.get("tools", []),
-                "status": "in_progress",
-            }
-        )
-        return Response.model_validate(data)
+                output[index] = ResponseOutputMessage.model_validate(
+                    {"id": slot["id"], "type": "message", "role": "assistant", "status": "in_progress",
+                     "content": [{"type": "output_text", "text": "".join(slot["text"]), "annotations": [],
+                                  "logprobs": slot["logprobs"]}]}
+                )  # fmt: skip
+        items = [output[i] for i in sorted(output)]
+        # copies of what the SDK built (leniently: no validation that a strict schema could fail)
+        if snapshot is not None:
+            return snapshot.model_copy(update={"output": items, "status": "in_progress"})  # type: ignore[no-any-return]
+        return Response.model_construct(
+            id="", object="response", created_at=0, model="", output=items, parallel_tool_calls=True,
+            tool_choice="auto", tools=[], status="in_progress",
+        )  # fmt: skip
 
     def text_chunk(self, template: Any, text: str) -> ResponseTextDeltaEvent:
         """A ``response.output_text.delta`` event adding ``text`` to the last text part of the
