@@ -44,7 +44,13 @@ async def make_client(rfake: FakeResponses) -> AsyncIterator[Callable[..., Any]]
     def make(is_async: bool = False, azure: bool = False, **options: Any) -> Any:
         if azure:
             cls: Any = openai.AsyncAzureOpenAI if is_async else openai.AzureOpenAI
-            client = cls(azure_endpoint=rfake.root, api_key="test-key", api_version="2025-04-01-preview", max_retries=0, **options)
+            client = cls(
+                azure_endpoint=rfake.root,
+                api_key="test-key",
+                api_version="2025-04-01-preview",
+                max_retries=0,
+                **options,
+            )
         else:
             cls = openai.AsyncOpenAI if is_async else openai.OpenAI
             client = cls(base_url=rfake.url, api_key="test-key", max_retries=0, **options)

@@ -112,14 +112,18 @@ def tokens(text: str) -> list[str]:
 
 
 def _logprobs(text: str, answer: Answer) -> list[dict[str, Any]]:
-    return [{"token": t, "logprob": answer.logprob, "bytes": list(t.encode()), "top_logprobs": []} for t in tokens(text)]
+    return [
+        {"token": t, "logprob": answer.logprob, "bytes": list(t.encode()), "top_logprobs": []} for t in tokens(text)
+    ]
 
 
 def response(body: dict[str, Any], answer: Answer, status: str = "completed") -> dict[str, Any]:
     """The ``Response`` JSON for ``answer``."""
     wants = LOGPROBS_INCLUDE in (body.get("include") or ())
     if answer.function_call is not None:
-        output = [{"type": "function_call", "id": "fc_1", "call_id": "call_1", "status": "completed", **answer.function_call}]
+        output = [
+            {"type": "function_call", "id": "fc_1", "call_id": "call_1", "status": "completed", **answer.function_call}
+        ]
     else:
         part = {"type": "output_text", "text": answer.text, "annotations": [],
                 "logprobs": _logprobs(answer.text, answer) if wants else []}  # fmt: skip
@@ -147,19 +151,59 @@ def stream_events(body: dict[str, Any], answer: Answer) -> list[dict[str, Any]]:
     ]
     item = done["output"][0]
     if answer.function_call is not None:
-        events.append({"type": "response.output_item.added", "output_index": 0, "item": {**item, "arguments": "", "status": "in_progress"}})
-        events.append({"type": "response.function_call_arguments.delta", "output_index": 0, "item_id": item["id"], "delta": item["arguments"]})
-        events.append({"type": "response.function_call_arguments.done", "output_index": 0, "item_id": item["id"], "arguments": item["arguments"], "name": item["name"]})
+        events.append(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "arguments": "", "status": "in_progress"},
+            }
+        )
+        events.append(
+            {
+                "type": "response.function_call_arguments.delta",
+                "output_index": 0,
+                "item_id": item["id"],
+                "delta": item["arguments"],
+            }
+        )
+        events.append(
+            {
+                "type": "response.function_call_arguments.done",
+                "output_index": 0,
+                "item_id": item["id"],
+                "arguments": item["arguments"],
+                "name": item["name"],
+            }
+        )
     else:
         ids = {"item_id": item["id"], "output_index": 0, "content_index": 0}
-        events.append({"type": "response.output_item.added", "output_index": 0, "item": {**item, "content": [], "status": "in_progress"}})
-        events.append({"type": "response.content_part.added", **ids, "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}})
+        events.append(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "content": [], "status": "in_progress"},
+            }
+        )
+        events.append(
+            {
+                "type": "response.content_part.added",
+                **ids,
+                "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+            }
+        )
         for token in tokens(answer.text):
             lp = _logprobs(token, answer)[:1] if wants else []
             if lp:
                 lp[0]["token"] = token
             events.append({"type": "response.output_text.delta", **ids, "delta": token, "logprobs": lp})
-        events.append({"type": "response.output_text.done", **ids, "text": answer.text, "logprobs": item["content"][0]["logprobs"]})
+        events.append(
+            {
+                "type": "response.output_text.done",
+                **ids,
+                "text": answer.text,
+                "logprobs": item["content"][0]["logprobs"],
+            }
+        )
         events.append({"type": "response.content_part.done", **ids, "part": item["content"][0]})
     events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
     events.append({"type": "response.completed", "response": done})

@@ -38,7 +38,9 @@ def delta_text(events: list[Any]) -> str:
 @pytest.mark.parametrize("outcome", ["ok", "api_error"])
 @pytest.mark.parametrize("shape", ["plain", "stream", "raw"])
 @pytest.mark.parametrize("azure", [False, True], ids=["openai", "azure"])
-async def test_call_matrix(rfake: Any, make_client: Any, is_async: bool, azure: bool, shape: str, outcome: str, mode: str) -> None:
+async def test_call_matrix(
+    rfake: Any, make_client: Any, is_async: bool, azure: bool, shape: str, outcome: str, mode: str
+) -> None:
     client = make_client(is_async, azure=azure)
     if mode == "score":
         tlm_hooks.patch(client)

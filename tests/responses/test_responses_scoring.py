@@ -94,7 +94,9 @@ async def test_earlier_turns_are_reported(rfake: Any, make_client: Any, key: str
 async def test_item_reference_is_reported(rfake: Any, make_client: Any) -> None:
     client = make_client()
     tlm_hooks.patch(client, scorer=Recorder())
-    result = await call(client, model="m", input=[{"type": "item_reference", "id": "msg_7"}, {"role": "user", "content": "ok?"}])
+    result = await call(
+        client, model="m", input=[{"type": "item_reference", "id": "msg_7"}, {"role": "user", "content": "ok?"}]
+    )
     assert "item_reference 'msg_7'" in result.tlm_metadata["log"]["warnings"][0]
 
 
@@ -208,7 +210,11 @@ async def test_unpatch_puts_the_sdk_methods_back(rfake: Any, make_client: Any) -
 
 
 def test_patcher_rows_match_the_adapters_targets() -> None:
-    rows = {(t.module, t.owner, t.attr, t.kind) for t in patcher.TARGETS if t.adapter == "tlm_hooks.adapters.openai_responses"}
+    rows = {
+        (t.module, t.owner, t.attr, t.kind)
+        for t in patcher.TARGETS
+        if t.adapter == "tlm_hooks.adapters.openai_responses"
+    }
     assert rows == set(ADAPTER_TARGETS)
 
 

@@ -18,12 +18,13 @@ from openai.types.responses import Response, ResponseOutputMessage, ResponseText
 
 from ..options import TLMOptions, deep_merge
 from ..types import ScoreRequest, TokenLogprob
+from ._responses_items import EARLIER_TURNS_UNSEEN, LOGPROBS_INCLUDE, chat_call, chat_tools, input_messages
 from .base import ResultKind
 from .openai import OpenAIAdapter, _MetadataAttribute, _plain, is_given
 
 __all__ = ["ResponsesAdapter", "ADAPTER", "TARGETS", "LOGPROBS_INCLUDE", "EARLIER_TURNS_UNSEEN"]
 
-LOGPROBS_INCLUDE = "message.output_text.logprobs"  # how the Responses API is asked for token logprobs
+
 # the answer-ending events: the score is computed when one arrives, before it is passed on
 _LAST_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _METADATA = "tlm_metadata"
@@ -35,101 +36,12 @@ TARGETS: tuple[tuple[str, str, str, str], ...] = (
     (_MODULE, "AsyncResponses", "create", "async"),
     (_MODULE, "AsyncResponses", "parse", "async"),
 )
-EARLIER_TURNS_UNSEEN = (
-    "the request continues an earlier conversation ({what}) that the hook cannot see: "
-    "scored with the turns this request holds only"
-)
-_PLACEHOLDERS = {"input_image": "[image]", "input_audio": "[audio]"}
-
-
-def _text_part(text: str) -> dict[str, str]:
-    return {"type": "text", "text": text}
-
-
-def _content(content: Any) -> Any:
-    """A Responses message's ``content`` in the chat shape: a string, or a list of text parts
-    (images, files and audio as placeholders, so the judge knows they were there)."""
-    if isinstance(content, str) or content is None:
-        return content or ""
-    parts = []
-    for part in content if isinstance(content, (list, tuple)) else [content]:
-        part = _plain(part)
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind in ("input_text", "output_text", "text"):
-            parts.append(_text_part(str(part.get("text", ""))))
-        elif kind == "refusal":
-            parts.append(_text_part(str(part.get("refusal", ""))))
-        elif kind == "input_file":
-            name = part.get("filename") or part.get("file_id") or part.get("file_url") or "file"
-            parts.append(_text_part(f"[file: {name}]"))
-        elif kind is not None:
-            parts.append(_text_part(_PLACEHOLDERS.get(kind, f"[{kind}]")))
-    return parts
-
-
-def _chat_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
-    return {"id": call_id or "", "type": "function", "function": {"name": name or "", "arguments": arguments or ""}}
-
-
-def input_messages(instructions: Any, input: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    """``instructions`` + ``input`` as chat messages, and what could not be read (item types
-    that refer to turns kept elsewhere)."""
-    messages: list[dict[str, Any]] = []
-    unseen: list[str] = []
-    if is_given(instructions) and instructions:
-        messages.append({"role": "system", "content": str(instructions)})
-    if not is_given(input):
-        return messages, unseen
-    if isinstance(input, str):
-        messages.append({"role": "user", "content": input})
-        return messages, unseen
-    for item in input if isinstance(input, Iterable) else ():
-        item = _plain(item)
-        if not isinstance(item, Mapping):
-            continue
-        kind = item.get("type")
-        if kind in (None, "message") and "role" in item:
-            role = "system" if item["role"] == "developer" else str(item["role"])
-            messages.append({"role": role, "content": _content(item.get("content"))})
-        elif kind == "function_call":
-            call = _chat_call(item.get("call_id"), item.get("name"), item.get("arguments"))
-            if messages and messages[-1]["role"] == "assistant" and "tool_calls" in messages[-1]:
-                messages[-1]["tool_calls"].append(call)  # parallel calls: one assistant turn
-            else:
-                messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
-        elif kind == "function_call_output":
-            output = item.get("output")
-            text = output if isinstance(output, str) else json.dumps(_plain(output), sort_keys=True)
-            messages.append({"role": "tool", "tool_call_id": item.get("call_id") or "", "content": text})
-        elif kind == "item_reference":
-            unseen.append(f"item_reference {item.get('id')!r}")
-        elif kind == "reasoning":
-            continue  # the model's own scratch work, not part of the conversation
-        else:
-            messages.append({"role": "assistant", "content": f"[{kind}]"})
-    return messages, unseen
-
-
-def chat_tools(tools: Any) -> tuple[dict[str, Any], ...] | None:
-    """Responses tools in the chat shape: function tools as ``{"type": "function", "function":
-    {"name", "description", "parameters"}}``; built-in tools (web search...) as given."""
-    if not is_given(tools):
-        return None
-    out = []
-    for tool in tools:
-        tool = _plain(tool)
-        if isinstance(tool, Mapping) and tool.get("type") == "function" and "function" not in tool:
-            function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool}
-            out.append({"type": "function", "function": function})
-        elif isinstance(tool, Mapping):
-            out.append(dict(tool))
-    return tuple(out)
 
 
 def tool_calls_of(response: Any) -> tuple[dict[str, Any], ...] | None:
     """The response's ``function_call`` output items as chat tool calls."""
     calls = tuple(
-        _chat_call(item.call_id, item.name, item.arguments)
+        chat_call(item.call_id, item.name, item.arguments)
         for item in response.output or ()
         if getattr(item, "type", None) == "function_call"
     )
@@ -215,7 +127,11 @@ class ResponsesAdapter(OpenAIAdapter):
         for key in ("previous_response_id", "conversation", "prompt"):
             value = kwargs.get(key)
             if is_given(value):
-                shown = value if isinstance(value, str) else (_plain(value).get("id") if isinstance(_plain(value), Mapping) else None)
+                shown = (
+                    value
+                    if isinstance(value, str)
+                    else (_plain(value).get("id") if isinstance(_plain(value), Mapping) else None)
+                )
                 unseen.insert(0, f"{key} {shown!r}" if shown else key)
         logprobs = [
             TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in (t.top_logprobs or ())))
