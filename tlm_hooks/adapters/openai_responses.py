@@ -79,7 +79,7 @@ class ResponsesAdapter(OpenAIAdapter):
             new["extra_body"] = deep_merge(route_body, caller if isinstance(caller, Mapping) else {})
         if add_logprobs:
             include = new.get("include")
-            include = list(include) if is_given(include) else []
+            include = list(include or ()) if is_given(include) else []
             if LOGPROBS_INCLUDE not in include:
                 new["include"] = [*include, LOGPROBS_INCLUDE]
                 added.add("logprobs")
@@ -207,7 +207,7 @@ class ResponsesAdapter(OpenAIAdapter):
             update["sequence_number"] = chunk.sequence_number + 1
         return chunk.model_copy(update=update)
 
-    def accumulate(self, chunks: Sequence[Any]) -> Response:
+    def accumulate(self, chunks: Sequence[Any]) -> Any:  # a Response
         """The whole ``Response``: the answer-ending event's, else one built from the events seen
         (the last snapshot, the finished output items and the text received so far)."""
         for chunk in reversed(chunks):
@@ -242,7 +242,7 @@ class ResponsesAdapter(OpenAIAdapter):
             tool_choice="auto", tools=[], status="in_progress",
         )  # fmt: skip
 
-    def text_chunk(self, template: Any, text: str) -> ResponseTextDeltaEvent:
+    def text_chunk(self, template: Any, text: str) -> Any:  # a ResponseTextDeltaEvent
         """A ``response.output_text.delta`` event adding ``text`` to the last text part of the
         answer in ``template`` (the answer-ending event)."""
         item_id, output_index, content_index = "msg_tlm_hooks", 0, 0

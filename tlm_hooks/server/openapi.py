@@ -409,7 +409,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     **{path: _CHAT for path in _azure_paths("/openai/chat/completions", "/openai/v1/chat/completions")},
     **{
         path: _post("Response with tlm_metadata (OpenAI Responses API compatible)", "ResponsesRequest", "Response")
-        for path in ("/v1/responses", *_azure_paths("/responses", "/openai/responses", "/openai/v1/responses"))
+        for path in ("/v1/responses", "/api/responses", *_azure_paths("/openai/responses", "/openai/v1/responses"))
     },
     "/health": _get("Liveness and the served model's name", "Health"),
     "/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
