@@ -10,7 +10,7 @@ import openai
 import pytest
 from fake_responses import FakeResponses
 
-from tlm_hooks.hooks import pipeline
+import tlm_hooks
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +30,9 @@ def rfake(responses_server: FakeResponses) -> Iterator[FakeResponses]:
 
 @pytest.fixture(autouse=True)
 def _forget_logprob_refusals() -> Iterator[None]:
-    pipeline._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
     yield
-    pipeline._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
 
 
 @pytest.fixture

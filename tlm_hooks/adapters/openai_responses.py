@@ -19,7 +19,7 @@ from openai.types.responses import Response, ResponseOutputMessage, ResponseText
 from ..options import TLMOptions, deep_merge
 from ..types import ScoreRequest, TokenLogprob
 from ._responses_items import EARLIER_TURNS_UNSEEN, LOGPROBS_INCLUDE, chat_call, chat_tools, input_messages
-from .base import ResultKind
+from .base import ResultKind, Target
 from .openai import OpenAIAdapter, _MetadataAttribute, _plain, is_given
 
 __all__ = ["ResponsesAdapter", "ADAPTER", "TARGETS", "LOGPROBS_INCLUDE", "EARLIER_TURNS_UNSEEN"]
@@ -29,13 +29,6 @@ __all__ = ["ResponsesAdapter", "ADAPTER", "TARGETS", "LOGPROBS_INCLUDE", "EARLIE
 _LAST_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _METADATA = "tlm_metadata"
 _MODULE = "openai.resources.responses.responses"
-# (module, owner, attribute, kind): the methods this adapter hooks
-TARGETS: tuple[tuple[str, str, str, str], ...] = (
-    (_MODULE, "Responses", "create", "sync"),
-    (_MODULE, "Responses", "parse", "sync"),
-    (_MODULE, "AsyncResponses", "create", "async"),
-    (_MODULE, "AsyncResponses", "parse", "async"),
-)
 
 
 def tool_calls_of(response: Any) -> tuple[dict[str, Any], ...] | None:
@@ -64,7 +57,7 @@ class ResponsesAdapter(OpenAIAdapter):
     # -- requests -------------------------------------------------------------------------------
 
     def prepare_kwargs(
-        self, kwargs: Mapping[str, Any], *, route_body: Mapping[str, Any] | None, add_logprobs: bool
+        self, kwargs: Mapping[str, Any], *, client: Any, route_body: Mapping[str, Any] | None, add_logprobs: bool
     ) -> tuple[dict[str, Any], frozenset[str]]:
         """As for chat; logprobs are asked for with ``include`` (reported as the added name
         ``"logprobs"``, so the pipeline's "ask once, remember a refusal" rule applies)."""
@@ -269,3 +262,10 @@ if _METADATA not in vars(Response):
     Response.tlm_metadata = _MetadataAttribute()  # type: ignore[attr-defined]
 
 ADAPTER = ResponsesAdapter()
+# the methods this adapter hooks (in the openai family, beside chat's: tlm_hooks/hooks/families.py)
+TARGETS: tuple[Target, ...] = (
+    Target(_MODULE, "Responses", "create", "sync", ADAPTER),
+    Target(_MODULE, "Responses", "parse", "sync", ADAPTER),
+    Target(_MODULE, "AsyncResponses", "create", "async", ADAPTER),
+    Target(_MODULE, "AsyncResponses", "parse", "async", ADAPTER),
+)
