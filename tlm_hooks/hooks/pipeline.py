@@ -114,7 +114,8 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return self._explained(score_within(scorer, request, self.config.policy.score_timeout))
+                result = self._explained(score_within(scorer, request, self.config.policy.score_timeout))
+            return _with_request_warnings(result, request)
         except Exception as exc:
             return TrustResult.failed(exc)
 
@@ -126,7 +127,8 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return self._explained(await ascore_within(scorer, request, self.config.policy.score_timeout))
+                result = self._explained(await ascore_within(scorer, request, self.config.policy.score_timeout))
+            return _with_request_warnings(result, request)
         except Exception as exc:
             return TrustResult.failed(exc)
 
@@ -330,6 +332,13 @@ class HookedCall:
             tail = self.adapter.text_chunk(chunks[-1], final_text[len(sent_text) :])
             return StreamOutcome(result, final, tail)
         return StreamOutcome(result, sent, None, fallback_response=self.adapter.attach(final, result))
+
+
+def _with_request_warnings(result: TrustResult, request: ScoreRequest) -> TrustResult:
+    """``result`` plus what the request itself could not show the scorer."""
+    if not request.warnings:
+        return result
+    return replace(result, warnings=(*result.warnings, *(w for w in request.warnings if w not in result.warnings)))
 
 
 def _nothing_received(error: BaseException) -> TrustResult:

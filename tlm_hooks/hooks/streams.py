@@ -47,7 +47,8 @@ class StreamOutcome:
 class StreamCall(Protocol):
     """What a stream proxy needs from its hooked call (:class:`~tlm_hooks.hooks.pipeline.HookedCall`)."""
 
-    adapter: CallAdapter
+    @property
+    def adapter(self) -> CallAdapter: ...  # read-only here, so a call may hold a narrower adapter
 
     def stream_outcome(
         self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
@@ -67,6 +68,10 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_chunks: list[Any] = []
         self._self_outcome: StreamOutcome | None = None
         self._self_pending: Any = None  # an extra chunk still to send
+        # after an answer-ending event (Responses' `response.completed`): the scored event still
+        # to send, and later events pass through unscored
+        self._self_closing: Any = None
+        self._self_answered = False
 
     @property
     def tlm_result(self) -> TrustResult | None:
@@ -117,6 +122,23 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_outcome = outcome
         self._self_pending = outcome.extra_chunk
 
+    def _after_answer(self, chunk: Any) -> Any:
+        """What to send once the answer-ending ``chunk`` was scored: the extra chunk a fallback
+        added (if any), then ``chunk`` carrying the scored response."""
+        self._self_answered = True
+        pending, self._self_pending = self._self_pending, None
+        outcome = self._self_outcome
+        closing = chunk
+        if outcome is not None and outcome.response is not None:
+            try:
+                closing = self._self_call.adapter.closing_chunk(chunk, outcome.response, after_extra=pending is not None)
+            except Exception as exc:
+                logger.warning("tlm-hooks: could not put the score on the stream's last event: %s", exc)
+        if pending is None:
+            return closing
+        self._self_closing = closing
+        return pending
+
     def _failed(self, exc: Exception) -> None:
         logger.warning("tlm-hooks: could not score this stream (%s: %s)", type(exc).__name__, exc)
         self._self_outcome = StreamOutcome(TrustResult.failed(exc), None, None)
@@ -161,7 +183,10 @@ class SyncStreamProxy(_StreamState):
         return self
 
     def __next__(self) -> Any:
-        if self._self_outcome is not None:
+        if self._self_closing is not None:
+            closing, self._self_closing = self._self_closing, None
+            return closing
+        if self._self_outcome is not None and not self._self_answered:
             return self._emit_pending()
         try:
             chunk = next(self._self_iter)
@@ -171,7 +196,16 @@ class SyncStreamProxy(_StreamState):
         except Exception as exc:  # the SDK's error: score what came, then raise it unchanged
             self._end(finished=False, error=exc)
             raise
+        if self._self_answered:
+            return chunk
         self._self_chunks.append(chunk)
+        if self._self_call.adapter.ends_answer(chunk):
+            try:
+                self._end(finished=True)
+            except _DELIBERATE:  # e.g. Raise: nothing more will be read, so release the connection
+                self.__wrapped__.close()
+                raise
+            return self._after_answer(chunk)
         return chunk
 
     def _emit_pending(self) -> Any:
@@ -244,7 +278,10 @@ class AsyncStreamProxy(_StreamState):
         return self
 
     async def __anext__(self) -> Any:
-        if self._self_outcome is not None:
+        if self._self_closing is not None:
+            closing, self._self_closing = self._self_closing, None
+            return closing
+        if self._self_outcome is not None and not self._self_answered:
             return self._emit_pending()
         try:
             chunk = await self._self_iter.__anext__()
@@ -254,7 +291,16 @@ class AsyncStreamProxy(_StreamState):
         except Exception as exc:  # the SDK's error: score what came, then raise it unchanged
             await self._end(finished=False, error=exc)
             raise
+        if self._self_answered:
+            return chunk
         self._self_chunks.append(chunk)
+        if self._self_call.adapter.ends_answer(chunk):
+            try:
+                await self._end(finished=True)
+            except _DELIBERATE:
+                await self.__wrapped__.close()
+                raise
+            return self._after_answer(chunk)
         return chunk
 
     def _emit_pending(self) -> Any:

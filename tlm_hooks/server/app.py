@@ -40,6 +40,7 @@ from .limits import Gate, Limits, check_messages, read_json
 from .metrics import METRICS_MODES, MetricsMiddleware, ServerMetrics
 from .models import ModelChoice, ModelPolicy
 from .openapi import openapi_document
+from .responses import RESPONSES_PATHS, parse_responses_request, run_responses
 from .scoring import DefaultScorers, ScorerSource
 from .watch import ClientGone, Draining, run_watched
 
@@ -238,6 +239,8 @@ def create_app(
     routes = [Route(path, chat, methods=["POST"]) for path in CHAT_PATHS]
     azure_chat = guarded(_chat_endpoint(azure_chat_body))
     routes.extend(Route(path, azure_chat, methods=["POST"]) for path in AZURE_OPENAI_PATHS)
+    responses_api = guarded(_Endpoint(lambda body, request: parse_responses_request(body), run_responses))
+    routes.extend(Route(path, responses_api, methods=["POST"]) for path in RESPONSES_PATHS)
     # path -> (parse, run, errors in TLM's REST shape): the routes Cleanlab's client calls with its
     # own retry rules get that shape; /api/chat/score (an OpenAI-style endpoint) keeps OpenAI's
     rest_routes: dict[

@@ -281,6 +281,12 @@ class LlamaIndexCallAdapter:
             return ChatResponse(message=ChatMessage(role=role, content=self.text_of(template) + text), delta=text)
         return CompletionResponse(text=self.text_of(template) + text, delta=text)
 
+    def ends_answer(self, chunk: Any) -> bool:
+        return False  # a stream of chunks with no answer-ending event: scored at its end
+
+    def closing_chunk(self, chunk: Any, response: Any, *, after_extra: bool) -> Any:
+        return chunk
+
 
 def _plain(obj: Any) -> Any:
     if hasattr(obj, "model_dump"):
