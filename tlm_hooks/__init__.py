@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .calibration import Calibration, TLMCalibrated, calibrate
     from .datasets import score_dataframe, score_file
     from .rag import Eval, TrustworthyRAG
+    from .structured import per_field_scores, untrustworthy_fields
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,8 @@ _LAZY = {
     "calibrate": "tlm_hooks.calibration",
     "Calibration": "tlm_hooks.calibration",
     "TLMCalibrated": "tlm_hooks.calibration",
+    "untrustworthy_fields": "tlm_hooks.structured",
+    "per_field_scores": "tlm_hooks.structured",
 }
 
 
@@ -102,6 +105,8 @@ __all__ = [
     "calibrate",
     "Calibration",
     "TLMCalibrated",
+    "untrustworthy_fields",
+    "per_field_scores",
     "TLMHooksError",
     "InvalidOptionError",
     "MissingDependencyError",

@@ -104,6 +104,11 @@ class HookedCall:
             scorer = self.config.scorer
             assert scorer is not None
             request = self.request_for(response)
+            if request.tool_calls:  # options.score_tool_calls: false lets tool-call turns pass unscored
+                from ..scorers.signals.forms import skipped_result
+
+                if (skipped := skipped_result(request)) is not None:
+                    return skipped
             with unhooked():
                 return score_within(scorer, request, self.config.policy.score_timeout)
         except Exception as exc:
@@ -116,6 +121,11 @@ class HookedCall:
             scorer = self.config.scorer
             assert scorer is not None
             request = self.request_for(response)
+            if request.tool_calls:  # options.score_tool_calls: false lets tool-call turns pass unscored
+                from ..scorers.signals.forms import skipped_result
+
+                if (skipped := skipped_result(request)) is not None:
+                    return skipped
             with unhooked():
                 return await ascore_within(scorer, request, self.config.policy.score_timeout)
         except Exception as exc:
