@@ -11,12 +11,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI, Reply
 from openai import OpenAI
 from pydantic import BaseModel
 
 import tlm_hooks
 from engine.conftest import FakeJudge
-from fake_openai import FakeOpenAI, Reply
 from tlm_hooks import TLMScorer, TrustResult, per_field_scores, untrustworthy_fields
 from tlm_hooks.scorers.signals.fields import NO_FORMAT, field_agreements, structured_agreement
 from tlm_hooks.server import ServerThread, create_app
@@ -54,7 +54,8 @@ def test_field_agreement_compares_each_field_as_a_structure() -> None:
 
 def test_parse_with_a_pydantic_model_gets_per_field_scores(fake: FakeOpenAI) -> None:
     judge = FakeJudge(
-        samples=[json.dumps({**ANSWER, "population_millions": 11.0}), json.dumps(ANSWER)], verdict_for=_doubting("country")
+        samples=[json.dumps({**ANSWER, "population_millions": 11.0}), json.dumps(ANSWER)],
+        verdict_for=_doubting("country"),
     )
     client = _hooked(fake, judge)
     fake.push(Reply(text=json.dumps(ANSWER)))
@@ -74,7 +75,10 @@ def test_parse_with_a_pydantic_model_gets_per_field_scores(fake: FakeOpenAI) -> 
     assert untrustworthy_fields(completion, threshold=0.0) == []
     # the judge sampled answers to the schema and reflected once per field
     sampling = [c for c in judge.calls if c.kind == "sample"]
-    assert "population_millions" in sampling[0].messages[0]["content"] and "JSON schema" in sampling[0].messages[0]["content"]
+    assert (
+        "population_millions" in sampling[0].messages[0]["content"]
+        and "JSON schema" in sampling[0].messages[0]["content"]
+    )
     field_prompts = [c for c in judge.calls if 'Look only at the field "' in c.messages[-1]["content"]]
     assert len(field_prompts) == 3
 

@@ -9,13 +9,13 @@ import logging
 from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI, Reply
 from openai import OpenAI
 from openai.types.chat import ChatCompletion
 
 import tlm_hooks
 from engine.conftest import FakeJudge
 from engine.judge_server import judge_server
-from fake_openai import FakeOpenAI, Reply
 from tlm_hooks import TLMScorer, TrustPolicy, fallbacks
 from tlm_hooks.errors import TrustScoringError, UntrustworthyResponseError
 from tlm_hooks.llm import OpenAICompatibleBackend, RetryPolicy
@@ -294,3 +294,24 @@ def test_skipped_is_not_a_scoring_failure_for_fail_closed_policies(caplog: pytes
     with pytest.raises(TrustScoringError):
         policy.check_error(tlm_hooks.TrustResult.failed("boom"))
     assert tlm_hooks.TrustResult.from_dict(skipped.to_dict()) == skipped
+
+
+def test_the_server_honours_score_tool_calls_whichever_scorer_it_picks() -> None:
+    from starlette.testclient import TestClient
+
+    from engine.test_per_field import _JsonModel
+    from tlm_hooks.scorers import LogprobScorer
+    from tlm_hooks.server import create_app
+
+    completion = {
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": None, "message": {
+            "role": "assistant", "content": None, "tool_calls": [chat_call("get_weather", {"city": "Paris"})]}}],
+    }  # fmt: skip
+    client = TestClient(create_app(_JsonModel({}), scorer=LogprobScorer()))
+    body = {"messages": MESSAGES, "tools": [WEATHER_TOOL], "completion": completion}
+    skipped = client.post("/api/chat/score", json={**body, "options": {"score_tool_calls": False}}).json()
+    assert skipped["tlm_metadata"]["trustworthiness_score"] is None
+    assert skipped["tlm_metadata"]["log"]["skipped"] == NOT_SCORED and "error" not in skipped["tlm_metadata"]
+    scored = client.post("/api/chat/score", json=body).json()
+    assert "skipped" not in (scored["tlm_metadata"].get("log") or {})  # on by default: the scorer ran

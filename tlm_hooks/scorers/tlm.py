@@ -30,8 +30,8 @@ from .signals.fields import (
     is_structured,
     reflect_field,
 )
-from .signals.forms import AnswerForm, structured_form, text_part, tool_call_form
 from .signals.fit import ANSWER_CHARS, QUESTION_CHARS, SAMPLE_PROMPT_CHARS, cut, fit_messages, fit_question
+from .signals.forms import AnswerForm, structured_form, text_part, tool_call_form
 from .signals.presets import Plan, plan_for
 from .signals.reflection import REFLECTION_PROMPTS, Check, ReflectionPrompt, reflect
 from .signals.similarity import normalize

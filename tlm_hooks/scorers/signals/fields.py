@@ -123,7 +123,9 @@ async def reflect_field(call: Call, question: str, answer: str, field: str, valu
     shown = clip(json.dumps(value, default=str), 800)
     content = FIELD_PROMPT.template.format(question=clip(question), answer=clip(answer), field=field, value=shown)
     messages: Sequence[Mapping[str, Any]] = [{"role": "user", "content": content}]
-    generations = await call(messages, temperature=0.0, max_tokens=FIELD_PROMPT.max_tokens, logprobs=True, top_logprobs=10)
+    generations = await call(
+        messages, temperature=0.0, max_tokens=FIELD_PROMPT.max_tokens, logprobs=True, top_logprobs=10
+    )
     if not generations:
         return Check(0.5, "unparsed", "")
     return read_check(generations[0], FIELD_PROMPT.kind)

@@ -145,7 +145,8 @@ def calls_from_text(text: str) -> list[ToolCall]:
     for item in items:
         if not isinstance(item, Mapping):
             continue
-        source = item.get("function") if isinstance(item.get("function"), Mapping) else item
+        function = item.get("function")
+        source: Mapping[str, Any] = function if isinstance(function, Mapping) else item
         name = source.get("name") or source.get("tool")
         arguments = source.get("arguments", source.get("parameters", source.get("args", {})))
         call = _call(name, arguments)
