@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,10 +59,19 @@ def request_for(item: dict[str, Any], as_text: bool) -> ScoreRequest:
     )  # fmt: skip
 
 
+def judge_for(url: str | None, model: str) -> Any:
+    """The embedded model, or an OpenAI-compatible judge at ``url`` (key from ``JUDGE_API_KEY``)."""
+    if url is None:
+        return LocalBackend()
+    from tlm_hooks.llm import OpenAICompatibleBackend
+
+    return OpenAICompatibleBackend(model=model, base_url=url, api_key=os.environ.get("JUDGE_API_KEY", "none"))
+
+
 async def score_all(
-    items: list[dict[str, Any]], preset: str, as_text: bool, options: dict[str, Any]
+    items: list[dict[str, Any]], preset: str, as_text: bool, options: dict[str, Any], judge: Any
 ) -> list[dict[str, Any]]:
-    scorer = TLMScorer(preset, options=options, judge=LocalBackend(), max_concurrency=2)
+    scorer = TLMScorer(preset, options=options, judge=judge, max_concurrency=2)
     rows = []
     for i, item in enumerate(items):
         start = time.perf_counter()
@@ -114,6 +124,8 @@ def main() -> None:
     parser.add_argument("--reflections", type=int, default=None, help="num_self_reflections (default: the preset's)")
     parser.add_argument("--samples", type=int, default=None, help="num_consistency_samples (default: the preset's)")
     parser.add_argument("--max-tokens", type=int, default=None, help="max_tokens of each consistency sample")
+    parser.add_argument("--judge-url", default=None, help="an OpenAI-compatible judge (default: the embedded model)")
+    parser.add_argument("--judge-model", default="gpt-4.1-mini", help="the judge's model name at --judge-url")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -121,11 +133,12 @@ def main() -> None:
     options = {key: value for key, value in {"num_self_reflections": args.reflections,
                "num_consistency_samples": args.samples, "max_tokens": args.max_tokens}.items() if value is not None}  # fmt: skip
     results: dict[str, Any] = {"preset": args.preset, "options": options, "items": len(items),
-                               "judge": "embedded SmolLM2-135M-Instruct (LocalBackend)"}  # fmt: skip
+                               "judge": args.judge_url and f"{args.judge_model} at {args.judge_url}"
+                               or "embedded SmolLM2-135M-Instruct (LocalBackend)"}  # fmt: skip
     runs = [("tool_call_decision", False)] + ([("calls_as_text_baseline", True)] if args.baseline else [])
     for name, as_text in runs:
         print(f"{name}: scoring {len(items)} items with preset {args.preset!r}", flush=True)
-        rows = asyncio.run(score_all(items, args.preset, as_text, options))
+        rows = asyncio.run(score_all(items, args.preset, as_text, options, judge_for(args.judge_url, args.judge_model)))
         summary = summarize(rows, args.bootstrap)
         report(name, summary)
         results[name] = {"summary": summary, "rows": rows}
