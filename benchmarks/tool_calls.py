@@ -116,6 +116,18 @@ def report(name: str, summary: dict[str, Any]) -> None:
             print(f"| {key} | {s['n']} | {s['auroc']:.3f} [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}] |")
 
 
+def _compact(results: dict[str, Any]) -> str:
+    """JSON with one line per scored row (small diffs when re-run)."""
+    parts = []
+    for key, value in results.items():
+        if isinstance(value, dict) and "rows" in value:
+            rows = ",\n   ".join(json.dumps(row) for row in value["rows"])
+            parts.append(f' {json.dumps(key)}: {{"summary": {json.dumps(value["summary"])},\n  "rows": [\n   {rows}\n  ]}}')
+        else:
+            parts.append(f" {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="low", choices=["base", "low", "medium", "high", "best"])
@@ -142,7 +154,7 @@ def main() -> None:
         summary = summarize(rows, args.bootstrap)
         report(name, summary)
         results[name] = {"summary": summary, "rows": rows}
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    args.out.write_text(_compact(results))
     print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
 
 
