@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .datasets import score_dataframe, score_file
     from .rag import Eval, TrustworthyRAG
     from .scorers.tlm import TLMScorer
+    from .structured import per_field_scores, untrustworthy_fields
     from .tlm import TLM
 
 __version__ = "0.1.0"
@@ -61,6 +62,8 @@ _LAZY = {
     "calibrate": "tlm_hooks.calibration",
     "Calibration": "tlm_hooks.calibration",
     "TLMCalibrated": "tlm_hooks.calibration",
+    "untrustworthy_fields": "tlm_hooks.structured",
+    "per_field_scores": "tlm_hooks.structured",
 }
 
 
@@ -110,6 +113,8 @@ __all__ = [
     "calibrate",
     "Calibration",
     "TLMCalibrated",
+    "untrustworthy_fields",
+    "per_field_scores",
     "TLMHooksError",
     "InvalidOptionError",
     "MissingDependencyError",

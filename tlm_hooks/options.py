@@ -63,9 +63,11 @@ _OPTION_KEYS: tuple[str, ...] = (
     "disable_trustworthiness",
     "disable_persistence",
     "max_timeout",
+    "score_tool_calls",
 )
 OPTION_KEYS = _OPTION_KEYS  # every key ``options`` accepts
-_BOOL_KEYS: tuple[str, ...] = ("use_self_reflection", "disable_trustworthiness", "disable_persistence")
+# score_tool_calls (ours, default true): false lets tool-call turns pass unscored, saying so
+_BOOL_KEYS: tuple[str, ...] = ("use_self_reflection", "disable_trustworthiness", "disable_persistence", "score_tool_calls")
 
 
 def _one_of(values: tuple[str, ...]) -> str:

@@ -212,8 +212,9 @@ class TrustPolicy:
         return score is not None and result.error is None and score < self.threshold
 
     def check_error(self, result: TrustResult) -> None:
-        """Apply ``on_error`` to a failed result (log it, or raise when fail-closed)."""
-        if result.ok:
+        """Apply ``on_error`` to a failed result (log it, or raise when fail-closed); a result
+        deliberately not scored (``result.skipped``) is no failure."""
+        if result.ok or (result.skipped is not None and result.error is None):
             return
         message = f"tlm-hooks: scoring failed ({result.error_type or 'error'}): {result.error}"
         if self.on_error == "raise":

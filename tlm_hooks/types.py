@@ -25,6 +25,8 @@ class ScoreRequest:
 
     Exactly one of ``messages`` or ``prompt`` describes the input. ``response_logprobs`` are the
     scored response's own token log-probabilities when the model returned them (else ``None``).
+    ``tool_calls`` are the response's tool calls in the chat shape (``{"id", "type": "function",
+    "function": {"name", "arguments": <JSON text>}}``) and ``tools`` the tool schemas offered.
     """
 
     response: str
@@ -35,6 +37,9 @@ class ScoreRequest:
     response_logprobs: tuple[TokenLogprob, ...] | None = None
     tool_calls: tuple[Mapping[str, Any], ...] | None = None
     context: str | None = None
+    # the request's structured-output format, as OpenAI's ``response_format`` body param
+    # (``{"type": "json_schema", "json_schema": {...}}`` or ``{"type": "json_object"}``)
+    response_format: Mapping[str, Any] | None = None
     options: Any = None  # TLMOptions, when the caller configured any
     # the SDK client that produced the response (hooked calls only): a scorer with no judge
     # of its own may call it, unhooked, as the judge
@@ -63,7 +68,21 @@ class ScoreRequest:
         """``[prompt]``, or one ``role: content`` line per message."""
         if self.prompt is not None:
             return [self.prompt]
-        return [f"{m.get('role', 'user')}: {content_text(m.get('content'))}" for m in self.messages or ()]
+        return [f"{m.get('role', 'user')}: {_message_text(m)}" for m in self.messages or ()]
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    """A message's text, with the tool calls an assistant turn made written after it."""
+    text = content_text(message.get("content"))
+    calls = message.get("tool_calls")
+    if not calls or not isinstance(calls, Sequence):
+        return text
+    named = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if isinstance(function, Mapping):
+            named.append(f"{function.get('name')}({function.get('arguments') or ''})")
+    return (text + " " if text else "") + "[tool calls: " + "; ".join(named) + "]" if named else text
 
 
 def content_text(content: Any) -> str:
@@ -94,7 +113,9 @@ class TrustResult:
     ``components`` holds per-signal scores (e.g. ``token_probability``). ``warnings`` says
     what the score was made without (judge calls that failed, a prompt that was cut) and
     ``signals`` how much of each signal was asked and how much ran
-    (``{"consistency": {"asked": 4, "ran": 3}, ...}``). ``to_dict()`` gives the
+    (``{"consistency": {"asked": 4, "ran": 3}, ...}``). ``details`` are further ``log`` entries
+    (``per_field_score``, ``tool_calls``...); ``skipped`` says why a response was deliberately not
+    scored (its score is then ``None`` without an error). ``to_dict()`` gives the
     ``tlm_metadata`` shape: ``{"trustworthiness_score": ..., "log": {"explanation": ...,
     "warnings": [...], "signals": {...}}}`` (each key only when it has something to say).
     """
@@ -110,6 +131,10 @@ class TrustResult:
     calibration: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     signals: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # further ``log`` entries (e.g. ``per_field_score``, ``tool_calls``, ``scored_parts``)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    # why this response was deliberately not scored (e.g. ``options.score_tool_calls`` is off)
+    skipped: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.warnings, tuple):
@@ -150,6 +175,10 @@ class TrustResult:
             log["warnings"] = list(self.warnings)
         if self.signals:
             log["signals"] = {name: dict(counts) for name, counts in self.signals.items()}
+        for key, value in self.details.items():
+            log.setdefault(key, value)
+        if self.skipped is not None:
+            log["skipped"] = self.skipped
         if log:
             out["log"] = log
         if self.evals:
@@ -183,6 +212,7 @@ class TrustResult:
         if score is not None and not isinstance(score, bool):  # a bool is no score: __post_init__ rejects it
             score = float(score)
         calibration = dict(log["calibration"]) if isinstance(log.get("calibration"), Mapping) else {}
+        details = {k: v for k, v in log.items() if k not in _LOG_FIELDS}
         if log.get("raw_trustworthiness_score") is not None:
             calibration["raw_score"] = float(log["raw_trustworthiness_score"])
         return cls(
@@ -198,4 +228,12 @@ class TrustResult:
             signals={str(k): dict(v) for k, v in signals.items() if isinstance(v, Mapping)}
             if isinstance(signals, Mapping)
             else {},
+            details=details,
+            skipped=str(log["skipped"]) if log.get("skipped") is not None else None,
         )
+
+
+# ``log`` keys that `TrustResult` reads into fields of its own; every other key is a detail
+_LOG_FIELDS = frozenset(
+    {"explanation", "per_component_score", "warnings", "signals", "calibration", "raw_trustworthiness_score", "skipped"}
+)

@@ -72,7 +72,8 @@ def test_openai_parameters_this_server_cannot_honour_are_reported() -> None:
     assert reply.status_code == 200
     assert reply.json()["tlm_metadata"]["log"]["warnings"] == [
         "parameter 'tools' is not supported by this server and was ignored",
-        "parameter 'response_format' is not supported by this server and was ignored",
+        "parameter 'response_format' does not constrain this server's answer; it is used for scoring only "
+        "(a JSON-object answer is compared field by field, and log 'per_field_score' scores each field)",
     ]  # "user" changes nothing in the answer: accepted without a word
 
 

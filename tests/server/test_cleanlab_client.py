@@ -334,6 +334,9 @@ def test_chat_completions_vpc_workflows_and_hosted_score(server: Server) -> None
         out["structured"] = per_field.score(
             response=structured, messages=openai_kwargs["messages"], response_format=Capital
         )
+        out["untrustworthy"] = per_field.get_untrustworthy_fields(
+            response=structured, tlm_result=out["structured"], threshold=1.01, display_details=False
+        )
         print(json.dumps(out))
         """,
     )
@@ -346,7 +349,10 @@ def test_chat_completions_vpc_workflows_and_hosted_score(server: Server) -> None
     _score(out["hosted"]["trustworthiness_score"])
     structured = out["structured"]
     _score(structured["trustworthiness_score"])
-    assert any("per_field_score" in line for line in structured["log"]["warnings"])
+    fields = structured["log"]["per_field_score"]  # honoured: one entry per field of the answer
+    assert set(fields) == {"city", "country"} and all(0 <= f["score"] <= 1 and f["explanation"] for f in fields.values())
+    # the client's own helper reads our per-field scores (threshold above 1: every field, lowest first)
+    assert out["untrustworthy"] == sorted(fields, key=lambda name: fields[name]["score"])
 
 
 # -- the seeds' REST payloads (seed 001), sent with requests as the seed does ------------------------

@@ -167,6 +167,7 @@ class OpenAIAdapter:
             model=model if isinstance(model, str) else getattr(response, "model", None),
             response_logprobs=logprobs,
             tool_calls=tool_calls,
+            response_format=_response_format(kwargs.get("response_format")),
             options=options,
             source_client=source_client,
         )
@@ -186,9 +187,24 @@ class OpenAIAdapter:
         return ""
 
     def with_text(self, response: Any, text: str) -> Any:
+        """A copy whose answer is ``text``. On a message with tool calls: text that extends the
+        message's text (``AppendWarning``) keeps the calls, and extending an answer that is only
+        tool calls changes nothing (a warning there would be sent back to the model with the
+        tool results); any other text replaces the calls (``finish_reason`` becomes ``stop``)."""
+        message = response.choices[0].message if response.choices else None
+        calls = getattr(message, "tool_calls", None)
+        if message is None or not calls:
+            new = response.model_copy(deep=True)
+            if new.choices:
+                new.choices[0].message.content = text
+            return new
+        if not message.content and text.startswith(self.text_of(response)):
+            return response
         new = response.model_copy(deep=True)
-        if new.choices:
-            new.choices[0].message.content = text
+        new.choices[0].message.content = text
+        if not (message.content and text.startswith(message.content)):
+            new.choices[0].message.tool_calls = None
+            new.choices[0].finish_reason = "stop"
         return new
 
     def read_metadata(self, response: Any) -> Mapping[str, Any] | None:
@@ -292,6 +308,21 @@ class OpenAIAdapter:
 
     def closing_chunk(self, chunk: Any, response: Any, *, after_extra: bool) -> Any:
         return chunk
+
+
+def _response_format(value: Any) -> dict[str, Any] | None:
+    """The request's ``response_format`` as OpenAI's body param (a pydantic class given to
+    ``parse()`` becomes its ``json_schema`` form); ``None`` when not given or unreadable."""
+    if not is_given(value):
+        return None
+    if isinstance(value, Mapping):
+        return _plain(value)  # type: ignore[no-any-return]
+    try:
+        from openai.lib._parsing._completions import type_to_response_format_param
+
+        return dict(type_to_response_format_param(value))  # type: ignore[arg-type]
+    except Exception:  # an SDK without the helper, or a type it cannot convert: score as text
+        return None
 
 
 class _MetadataAttribute:

@@ -113,6 +113,11 @@ class HookedCall:
             scorer = self.config.scorer
             assert scorer is not None
             request = self.request_for(response)
+            if request.tool_calls:  # options.score_tool_calls: false lets tool-call turns pass unscored
+                from ..scorers.signals.forms import skipped_result
+
+                if (skipped := skipped_result(request)) is not None:
+                    return skipped
             with unhooked():
                 result = self._explained(score_within(scorer, request, self.config.policy.score_timeout))
             return _with_request_warnings(result, request)
@@ -126,6 +131,11 @@ class HookedCall:
             scorer = self.config.scorer
             assert scorer is not None
             request = self.request_for(response)
+            if request.tool_calls:  # options.score_tool_calls: false lets tool-call turns pass unscored
+                from ..scorers.signals.forms import skipped_result
+
+                if (skipped := skipped_result(request)) is not None:
+                    return skipped
             with unhooked():
                 result = self._explained(await ascore_within(scorer, request, self.config.policy.score_timeout))
             return _with_request_warnings(result, request)

@@ -21,11 +21,22 @@ from .base import BaseScorer
 from .signals.consistency import SAMPLE_TEMPERATURE, Comparison, compare, judge_agreement, method_for
 from .signals.coverage import Coverage, failure_kind
 from .signals.explanation import explain
+from .signals.fields import (
+    MAX_REFLECTED_FIELDS,
+    NO_FORMAT,
+    NOT_AN_OBJECT,
+    field_agreements,
+    field_scores,
+    is_structured,
+    reflect_field,
+)
 from .signals.fit import ANSWER_CHARS, QUESTION_CHARS, SAMPLE_PROMPT_CHARS, cut, fit_messages, fit_question
+from .signals.forms import AnswerForm, structured_form, text_part, tool_call_form
 from .signals.presets import Plan, plan_for
 from .signals.reflection import REFLECTION_PROMPTS, Check, ReflectionPrompt, reflect
 from .signals.similarity import normalize
 from .signals.token_probability import token_probability
+from .signals.tool_calls import NOT_SCORED, SAMPLED_WITH, score_tool_calls_enabled
 from .signals.weights import combine
 
 __all__ = ["TLMScorer"]
@@ -85,7 +96,7 @@ class TLMScorer(BaseScorer):
         try:
             options = self.effective_options(request.options)
             with metered() as usage:
-                result = await self._score(request, options, plan_for(options.quality_preset, options.options))
+                result = await self._score_parts(request, options, plan_for(options.quality_preset, options.options))
             judged_by = request.model if request.source_client is not None else None  # the judge, when no other
             return _with_usage(self._calibrated(result, options, judged_by), usage)
         except Exception as exc:
@@ -164,10 +175,14 @@ class TLMScorer(BaseScorer):
         judge: ChatBackend | None = None,
         *,
         alternatives: Sequence[str] | None = None,
+        form: AnswerForm | None = None,
     ) -> TrustResult:
         response = _response_text(request)
-        question, question_chars = fit_question(request)
-        answer = cut(response, ANSWER_CHARS)
+        base_messages = _sample_messages(request)
+        form = form or structured_form(request, base_messages, response) or AnswerForm("text", response)
+        fitted, question_chars = fit_question(request)
+        question = form.question(fitted)
+        answer = cut(form.answer, ANSWER_CHARS)
         coverage = Coverage()
         scores: dict[str, float] = {}
         notes: list[str] = []
@@ -198,17 +213,20 @@ class TLMScorer(BaseScorer):
             judge = judge or self._judge_for(options, request.source_client, request.model)
         call = self._caller(judge, asyncio.Semaphore(self.max_concurrency)) if judge is not None else None
 
+        prompts = form.prompts
         jobs: list[Any] = [
-            _reflect(
-                _repeat(call, i), REFLECTION_PROMPTS[i % len(REFLECTION_PROMPTS)], request, question, answer, coverage
-            )
+            _reflect(_repeat(call, i, len(prompts)), prompts[i % len(prompts)], request, form, answer, coverage)
             for i in range(reflections)
         ]
+        per_field = options.options.get("log") and "per_field_score" in options.options["log"]
+        field_jobs = _field_jobs(call, form, question, answer, coverage) if per_field and reflections else {}
         if samples:
-            max_tokens = options.options.get("max_tokens") or _sample_tokens(request)
-            jobs.append(_sample(call, request, samples, max_tokens, coverage))
-        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-        for outcome in outcomes:
+            max_tokens = options.options.get("max_tokens") or form.sample_tokens or _sample_tokens(request)
+            messages = form.messages if form.messages is not None else base_messages
+            jobs.append(_sample(call, messages, samples, max_tokens, coverage))
+        everything = await asyncio.gather(*jobs, *field_jobs.values(), return_exceptions=True)
+        outcomes, field_outcomes = everything[: len(jobs)], everything[len(jobs) :]
+        for outcome in [*outcomes, *field_outcomes]:
             if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
                 raise outcome  # cancellation and the like
         checks = [o for o in outcomes[:reflections] if isinstance(o, Check)]
@@ -229,25 +247,70 @@ class TLMScorer(BaseScorer):
         if (reflections or samples) and len(errors) == reflections + (1 if samples else 0):
             raise _all_failed(judge, errors)
         comparison = None
-        if alternatives:
+        if alternatives and form.compare is not None:
+            comparison = Comparison(form.method or form.kind, tuple(form.compare(alternatives)), tuple(alternatives))
+        elif alternatives:
             comparison = await self._compare(
                 call, method, method_note, options, question, response, alternatives, coverage
             )
+        if alternatives and comparison is not None:
             scores["consistency"] = comparison.score or 0.0
             coverage.ran("consistency", len(alternatives))
             if comparison.note:
                 notes.append(f"Consistency: {comparison.note}.")
         if errors:
             notes.append(f"{len(errors)} judge call(s) failed and were left out ({type(errors[0]).__name__}).")
+        field_checks = _field_checks(field_jobs, field_outcomes, coverage)
+        if field_checks and "self_reflection" in scores:  # the fields' reflections count as much as the whole's
+            mean_fields = sum(c.score for c in field_checks.values()) / len(field_checks)
+            scores["self_reflection"] = (scores["self_reflection"] + mean_fields) / 2
         score = combine(scores, options.task)
         explanation = explain(scores, options.task, checks, comparison, notes) if options.wants_explanation else None
+        details: dict[str, Any] = {}
+        if per_field:
+            details["per_field_score"] = _per_field(
+                form, alternatives, field_checks, options.task, score, is_structured(request.response_format)
+            )
+        if form.kind == "tool_calls":
+            details["tool_calls"] = {
+                "scored": True,
+                "calls": [c.describe() for c in form.calls],
+                "sampled_with": SAMPLED_WITH if samples else None,
+                "tools_given": len(request.tools or ()),
+            }
         return TrustResult(
             score,
             explanation=explanation,
             components=dict(scores),
             warnings=tuple(coverage.warnings),
             signals=coverage.signals(),
+            details=details,
         )
+
+    async def _score_parts(
+        self, request: ScoreRequest, options: TLMOptions, plan: Plan, judge: ChatBackend | None = None
+    ) -> TrustResult:
+        """Score a response by its parts: text, tool calls (a decision), or both (each scored;
+        the lower score is the response's, and ``log.scored_parts`` gives both)."""
+        if not request.tool_calls:
+            return await self._score(request, options, plan, judge)
+        text = text_part(request)
+        text_request = replace(request, response=text, tool_calls=None)
+        if not score_tool_calls_enabled(options):
+            if not text.strip():
+                return TrustResult(None, skipped=NOT_SCORED)
+            result = await self._score(text_request, options, plan, judge)
+            return replace(result, details={**result.details, "tool_calls": {"scored": False, "reason": NOT_SCORED}})
+        form = tool_call_form(request, [])
+        if form is None:  # no call with a function name: scored as the text it is
+            return await self._score(request, options, plan, judge)
+        if not text.strip():
+            return await self._score(request, options, plan, judge, form=form)
+        call_request = replace(request, response_logprobs=None)  # the logprobs belong to the text
+        text_result, call_result = await asyncio.gather(
+            self._score(text_request, options, plan, judge), self._score(call_request, options, plan, judge, form=form)
+        )
+        return _both_parts(text_result, call_result)
 
     async def _compare(
         self,
@@ -328,9 +391,9 @@ def _outer_usage() -> Usage | None:
     return current_usage()
 
 
-def _repeat(call: Any, index: int) -> Any:
+def _repeat(call: Any, index: int, distinct: int = len(REFLECTION_PROMPTS)) -> Any:
     """``call``, re-asking with some randomness once every distinct prompt has been used."""
-    if index < len(REFLECTION_PROMPTS):
+    if index < distinct:
         return call
 
     async def again(messages: Any, **kwargs: Any) -> list[Generation]:
@@ -340,9 +403,10 @@ def _repeat(call: Any, index: int) -> Any:
 
 
 async def _reflect(
-    call: Any, prompt: ReflectionPrompt, request: ScoreRequest, question: str, answer: str, coverage: Coverage
+    call: Any, prompt: ReflectionPrompt, request: ScoreRequest, form: AnswerForm, answer: str, coverage: Coverage
 ) -> Check:
     """One reflection; when the prompt overflows the judge's context, asked again shorter."""
+    question = form.question(fit_question(request)[0])
     try:
         return await reflect(call, prompt, question, answer)
     except Exception as exc:
@@ -352,13 +416,14 @@ async def _reflect(
         f"self_reflection: the prompt exceeds the judge's context window; asked again with prompt and "
         f"response cut to {_SHORT_CHARS:,} characters each"
     )
-    return await reflect(call, prompt, fit_question(request, _SHORT_CHARS)[0], cut(answer, _SHORT_CHARS))
+    return await reflect(call, prompt, form.question(fit_question(request, _SHORT_CHARS)[0]), cut(answer, _SHORT_CHARS))
 
 
-async def _sample(call: Any, request: ScoreRequest, n: int, max_tokens: int, coverage: Coverage) -> list[Generation]:
+async def _sample(
+    call: Any, messages: list[dict[str, Any]], n: int, max_tokens: int, coverage: Coverage
+) -> list[Generation]:
     """``n`` alternative answers; when the conversation overflows the judge's context, it is
     asked again cut to `SAMPLE_PROMPT_CHARS`."""
-    messages = _sample_messages(request)
     try:
         return await call(messages, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens)  # type: ignore[no-any-return]
     except Exception as exc:
@@ -382,6 +447,59 @@ def _all_failed(judge: ChatBackend | None, errors: Sequence[BaseException]) -> E
     where = getattr(judge, "endpoint", None)
     label = getattr(judge, "name", type(judge).__name__) + (f" at {where}" if where else "")
     return JudgeError(f"every judge call to {label} failed ({count}): {short_reason(first)}")
+
+
+def _field_jobs(call: Any, form: AnswerForm, question: str, answer: str, coverage: Coverage) -> dict[str, Any]:
+    """One reflection per field of a structured answer (up to `MAX_REFLECTED_FIELDS`)."""
+    if form.fields is None or call is None:
+        return {}
+    names = list(form.fields)
+    if len(names) > MAX_REFLECTED_FIELDS:
+        coverage.warn(
+            f"per_field_score: {len(names)} fields; the first {MAX_REFLECTED_FIELDS} were reflected on, "
+            "the others are scored by consistency only"
+        )
+    return {name: reflect_field(call, question, answer, name, form.fields[name]) for name in names[:MAX_REFLECTED_FIELDS]}
+
+
+def _field_checks(jobs: Mapping[str, Any], outcomes: Sequence[Any], coverage: Coverage) -> dict[str, Check]:
+    checks = {name: o for name, o in zip(jobs, outcomes, strict=True) if isinstance(o, Check)}
+    failed = [o for o in outcomes if isinstance(o, Exception)]
+    coverage.failed("per_field_score", "field reflections", failed, len(outcomes))
+    return checks
+
+
+def _per_field(
+    form: AnswerForm,
+    alternatives: Sequence[str] | None,
+    checks: Mapping[str, Check],
+    task: str | None,
+    score: float,
+    request_format: bool,
+) -> dict[str, Any]:
+    """``log.per_field_score``: ``{field: {"score", "explanation"}}``, or Cleanlab's
+    ``{"error": ...}`` shape when the answer has no fields."""
+    if form.fields is None:
+        return {"error": NOT_AN_OBJECT if form.kind == "text" and request_format else NO_FORMAT}
+    agreements = field_agreements(form.fields, alternatives or ())
+    return {name: f.to_dict() for name, f in field_scores(form.fields, agreements, checks, task, score).items()}
+
+
+def _both_parts(text: TrustResult, calls: TrustResult) -> TrustResult:
+    """One result for a response with text and tool calls: the lower score, both in ``log.scored_parts``."""
+    parts = {"text": text.trustworthiness_score, "tool_calls": calls.trustworthiness_score}
+    lower = calls if (calls.trustworthiness_score or 0.0) <= (text.trustworthiness_score or 0.0) else text
+    explanation = None
+    if text.explanation is not None or calls.explanation is not None:
+        explanation = f"Text: {text.explanation or 'n/a'} Tool calls: {calls.explanation or 'n/a'}"
+    signals = {f"{part}.{name}": counts for part, r in (("text", text), ("tool_calls", calls)) for name, counts in r.signals.items()}
+    return replace(
+        lower,
+        explanation=explanation,
+        warnings=tuple(dict.fromkeys([*text.warnings, *calls.warnings])),
+        signals=signals,
+        details={**text.details, **calls.details, "scored_parts": parts},
+    )
 
 
 def _with_usage(result: TrustResult, usage: Usage) -> TrustResult:

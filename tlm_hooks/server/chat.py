@@ -54,6 +54,10 @@ UNSUPPORTED_PARAMETERS = frozenset(
      "web_search_options", "moderation", "data_sources"}  # data_sources: Azure OpenAI "on your data"
 )  # fmt: skip
 OPENAI_PARAMETERS = USED_PARAMETERS | NEUTRAL_PARAMETERS | UNSUPPORTED_PARAMETERS
+_FORMAT_NOTE = (
+    "parameter 'response_format' does not constrain this server's answer; it is used for scoring only "
+    "(a JSON-object answer is compared field by field, and log 'per_field_score' scores each field)"
+)
 _TYPO_CUTOFF = 0.8  # difflib ratio: "qualty_preset"/"optoins" are refused, "mask" (0.75 to "task") is not
 _HINT_CUTOFF = 0.85  # suggest "temperature" for "temprature", not "top_p" for vLLM's "top_k"
 _RENAMED = {"quality": "quality_preset"}  # the REST API's name for the preset
@@ -90,6 +94,7 @@ class ChatRequest:
     options: TLMOptions | None
     model: str | None = None  # the model name the client asked for
     warnings: tuple[str, ...] = ()  # what the request asked for and did not get (reported in tlm_metadata.log)
+    response_format: dict[str, Any] | None = None  # scored per field when asked (log: ["per_field_score"])
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,9 @@ def check_parameters(body: Mapping[str, Any], *, strict: bool = False) -> tuple[
         if key in TLM_KEYS or key in USED_PARAMETERS or key in NEUTRAL_PARAMETERS:
             continue
         if key in UNSUPPORTED_PARAMETERS:
-            if value is not None:  # null is how OpenAI clients say "not given"
+            if key == "response_format" and value is not None:
+                warnings.append(_FORMAT_NOTE)
+            elif value is not None:  # null is how OpenAI clients say "not given"
                 warnings.append(f"parameter {key!r} is not supported by this server and was ignored")
             continue
         shown = key[:80]
@@ -294,6 +301,7 @@ def parse_chat_request(body: Any, *, extra_parameters: str | None = None) -> Cha
         tlm_options(body),
         model,
         warnings,
+        body.get("response_format") if isinstance(body.get("response_format"), dict) else None,
     )
 
 
@@ -317,6 +325,7 @@ async def _score(ctx: ChatContext, chat: ChatRequest, text: str, entries: Any, m
         response_logprobs=token_logprobs(entries),
         model=model,
         options=chat.options,
+        response_format=chat.response_format,
     )
     return await run_scorer(ctx.scorers, request, ctx.secrets, (*ctx.warnings, *chat.warnings))
 

@@ -1,6 +1,7 @@
 """TLM options the server acts on around the scorer (the scoring engine does not know them):
-``max_timeout``, ``disable_trustworthiness``, ``log: ["perplexity"]``, a client's perplexity, and
-a ``log.warnings`` line for each option the server cannot honour.
+``max_timeout``, ``disable_trustworthiness``, ``log: ["perplexity"]``, a client's perplexity, a
+``log.per_field_score`` error when the chosen scorer computed none, and a ``log.warnings`` line
+for each option the server cannot honour.
 
 Cleanlab's client sends these options (``TLM(timeout=...)`` becomes ``options.max_timeout``); the
 server handles them here instead of refusing them.
@@ -26,7 +27,10 @@ __all__ = [
 ]
 
 DISABLED = "trustworthiness was not scored: options.disable_trustworthiness is true"
-_PER_FIELD = "options.log 'per_field_score' is not computed by this server; the score covers the whole response"
+_PER_FIELD = (
+    "options.log 'per_field_score' was not computed: the scorer chosen for this request does not score fields "
+    "(the scoring engine does, for an answer to a JSON response_format)"
+)
 _CRITERIA = "options.custom_eval_criteria are not evaluated by this server (TrustworthyRAG evals are)"
 _NO_LOGPROBS = "options.log 'perplexity' needs the response's token logprobs; none were available, so it is null"
 
@@ -50,8 +54,6 @@ def unsupported(options: TLMOptions | None) -> list[str]:
     """``log.warnings`` lines for the options the request gave that this server does not honour."""
     settings = _settings(options)
     lines = []
-    if "per_field_score" in settings.get("log", ()):
-        lines.append(_PER_FIELD)
     if settings.get("custom_eval_criteria"):
         lines.append(_CRITERIA)
     return lines
@@ -75,6 +77,10 @@ def finish(metadata: dict[str, Any], request: ScoreRequest) -> dict[str, Any]:
     """``metadata`` with ``log.perplexity`` when asked for, and the warnings of :func:`unsupported`."""
     settings = _settings(request.options)
     lines = unsupported(request.options)
+    log_now = metadata.get("log") or {}
+    if "per_field_score" in settings.get("log", ()) and "per_field_score" not in log_now and not disabled(request.options):
+        metadata["log"] = {**log_now, "per_field_score": {"error": _PER_FIELD}}  # Cleanlab's error shape
+        lines.append(_PER_FIELD)
     if "perplexity" in settings.get("log", ()):
         value = perplexity(request.response_logprobs)
         metadata["log"] = {**(metadata.get("log") or {}), "perplexity": value}

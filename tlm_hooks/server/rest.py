@@ -219,6 +219,7 @@ class ChatScoreCall:
     tools: tuple[Mapping[str, Any], ...] | None
     model: str | None
     options: TLMOptions | None
+    response_format: dict[str, Any] | None = None
 
 
 def _completion(body: Mapping[str, Any]) -> tuple[str, Any]:
@@ -278,6 +279,7 @@ def _chat_score_call(body: Mapping[str, Any], limit: int, options: TLMOptions | 
         tuple(tools) if isinstance(tools, list) and tools else None,
         model if isinstance(model, str) else None,
         options,
+        body.get("response_format") if isinstance(body.get("response_format"), dict) else None,
     )
 
 
@@ -290,6 +292,7 @@ def _score_request(call: ChatScoreCall) -> ScoreRequest:
         response_logprobs=token_logprobs(call.entries),
         tool_calls=call.tool_calls,
         options=call.options,
+        response_format=call.response_format,
     )
 
 

@@ -18,6 +18,7 @@ from ..errors import InvalidOptionError
 from ..options import TLMOptions
 from ..scorers.base import Scorer
 from ..scorers.logprob import LogprobScorer
+from ..scorers.signals.forms import skipped_result
 from ..types import ScoreRequest, TokenLogprob, TrustResult
 from . import compat
 from .errors import Secrets
@@ -149,6 +150,9 @@ async def run_scorer(
     ``warnings`` (what the server did differently from what was asked) go to ``log.warnings``."""
     if compat.disabled(request.options):
         return add_warnings({"trustworthiness_score": None}, [*warnings, compat.DISABLED])
+    skipped = skipped_result(request)  # options.score_tool_calls: false, whichever scorer is picked
+    if skipped is not None:
+        return add_warnings(skipped.to_dict(), warnings)
     try:
         scorer = pick_scorer(source, request.options, request.response_logprobs is not None)
         if scorer is None:
