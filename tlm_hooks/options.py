@@ -35,7 +35,7 @@ QUALITY_PRESETS: tuple[str, ...] = ("best", "high", "medium", "low", "base")
 TASKS: tuple[str, ...] = ("default", "classification", "code_generation")
 SIMILARITY_MEASURES: tuple[str, ...] = ("semantic", "string", "embedding", "embedding_large", "code", "discrepancy")
 REASONING_EFFORTS: tuple[str, ...] = ("none", "low", "medium", "high")
-LOG_KEYS: tuple[str, ...] = ("explanation", "per_component_score", "perplexity", "per_field_score")
+LOG_KEYS: tuple[str, ...] = ("explanation", "per_component_score", "perplexity", "per_field_score", "usage")
 # "api-version" is the spelling Cleanlab's documents show; "api_version" is accepted as well.
 MODEL_PROVIDER_KEYS: tuple[str, ...] = ("api_base", "api_key", "api_version", "api-version", "provider")
 
@@ -63,9 +63,10 @@ _OPTION_KEYS: tuple[str, ...] = (
     "disable_trustworthiness",
     "disable_persistence",
     "max_timeout",
+    "cache",
 )
 OPTION_KEYS = _OPTION_KEYS  # every key ``options`` accepts
-_BOOL_KEYS: tuple[str, ...] = ("use_self_reflection", "disable_trustworthiness", "disable_persistence")
+_BOOL_KEYS: tuple[str, ...] = ("use_self_reflection", "disable_trustworthiness", "disable_persistence", "cache")
 
 
 def _one_of(values: tuple[str, ...]) -> str:

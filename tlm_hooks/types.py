@@ -107,6 +107,9 @@ class TrustResult:
     calibration: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     signals: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # more ``log`` entries asked for with options.log or set by the scoring path: ``usage``,
+    # ``cached``, ``perplexity`` (see tlm_hooks.scorers.asked)
+    log: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.warnings, tuple):
@@ -147,6 +150,7 @@ class TrustResult:
             log["warnings"] = list(self.warnings)
         if self.signals:
             log["signals"] = {name: dict(counts) for name, counts in self.signals.items()}
+        log.update(self.log)
         if log:
             out["log"] = log
         if self.evals:
@@ -175,6 +179,7 @@ class TrustResult:
         error_message = error.get("message") if isinstance(error, Mapping) else error
         error_type = error.get("type") if isinstance(error, Mapping) else None
         warnings, signals = log.get("warnings"), log.get("signals")
+        extra_log = {k: v for k, v in log.items() if k not in _KNOWN_LOG_KEYS}
         known = {"trustworthiness_score", "confidence_score", "trustworthiness", "log", "error", "fallbacks"}
         evals = {k: v for k, v in data.items() if k not in known and isinstance(v, Mapping) and "score" in v}
         if score is not None and not isinstance(score, bool):  # a bool is no score: __post_init__ rejects it
@@ -195,4 +200,11 @@ class TrustResult:
             signals={str(k): dict(v) for k, v in signals.items() if isinstance(v, Mapping)}
             if isinstance(signals, Mapping)
             else {},
+            log=extra_log,
         )
+
+
+# the ``log`` keys with a field of their own in TrustResult; the others go to ``TrustResult.log``
+_KNOWN_LOG_KEYS = frozenset(
+    {"explanation", "per_component_score", "warnings", "signals", "raw_trustworthiness_score", "calibration"}
+)

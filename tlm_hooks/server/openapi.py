@@ -33,7 +33,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "TLM options: model, max_tokens, num_candidate_responses, num_consistency_samples, "
         "num_self_reflections, use_self_reflection, similarity_measure, reasoning_effort, log, "
         "custom_eval_criteria, model_provider, constrain_outputs, disable_trustworthiness, "
-        "disable_persistence, max_timeout. Options the server cannot honour are named in log.warnings.",
+        "disable_persistence, max_timeout, cache. Options the server cannot honour are named in log.warnings.",
         "additionalProperties": False,
         "properties": {
             "model": _STR,
@@ -42,9 +42,10 @@ SCHEMAS: dict[str, Any] = {
             "use_self_reflection": {"type": "boolean"},
             "disable_trustworthiness": {"type": "boolean"},
             "disable_persistence": {"type": "boolean"},
+            "cache": {"type": "boolean"},
             "log": {
                 "type": "array",
-                "items": {"enum": ["explanation", "per_component_score", "perplexity", "per_field_score"]},
+                "items": {"enum": ["explanation", "per_component_score", "perplexity", "per_field_score", "usage"]},
             },
             "model_provider": {
                 "type": "object",

@@ -1,0 +1,165 @@
+"""The path every score takes, in the library and in the server: the TLM options that act around a
+scorer rather than inside it.
+
+- ``disable_trustworthiness``: no score, no judge call; the result says why it has no score;
+- ``max_timeout``: the score is given up (a failed result, :class:`ScoringTimeout`) after that many seconds;
+- ``log: ["usage"]``: ``log.usage`` with judge calls, tokens and their estimated cost (:mod:`.cost`);
+- ``log: ["perplexity"]``: ``log.perplexity`` from the response's token logprobs;
+- the score cache (:mod:`.cache`): a stored result comes back with ``log.cached: true`` and no judge
+  call; ``cache: false`` skips it, ``disable_persistence: true`` scores without storing the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..errors import ScoringTimeout
+from ..llm.usage import Usage, metered
+from ..options import TLMOptions
+from ..types import ScoreRequest, TokenLogprob, TrustResult
+from .cache import ScoreCache
+from .cost import Prices, usage_log
+
+__all__ = ["DISABLED", "NO_LOGPROBS", "ascore_as_asked", "disabled", "perplexity", "score_as_asked"]
+
+logger = logging.getLogger("tlm_hooks")
+
+DISABLED = "trustworthiness was not scored: options.disable_trustworthiness is true"
+NO_LOGPROBS = "options.log 'perplexity' needs the response's token logprobs; none were available, so it is null"
+
+
+def _settings(options: TLMOptions | None) -> Mapping[str, Any]:
+    return options.options if isinstance(options, TLMOptions) else {}
+
+
+def disabled(options: TLMOptions | None) -> bool:
+    """True when the options turn trustworthiness scoring off."""
+    return bool(_settings(options).get("disable_trustworthiness"))
+
+
+def perplexity(logprobs: Sequence[TokenLogprob] | None) -> float | None:
+    """The geometric mean of the tokens' probabilities (TLM's ``log.perplexity``, in [0, 1])."""
+    finite = [min(0.0, t.logprob) for t in logprobs or () if math.isfinite(t.logprob)]
+    if not finite:
+        return None
+    return math.exp(sum(finite) / len(finite))
+
+
+async def score_as_asked(
+    run: Callable[[], Awaitable[TrustResult]],
+    options: TLMOptions | None,
+    *,
+    logprobs: Callable[[], Sequence[TokenLogprob] | None],
+    cache: ScoreCache | None = None,
+    key: Callable[[], str] | None = None,
+    prices: Prices | None = None,
+    count_calls: bool = False,
+) -> TrustResult:
+    """``run()``'s result under ``options`` (see the module's list). ``logprobs()`` gives the scored
+    response's token logprobs (for ``log.perplexity``); ``key()`` the request's cache key, computed
+    only when ``cache`` is used. ``count_calls`` adds the judge calls and tokens to
+    ``per_component_score`` (``llm_calls``, ``llm_tokens``). Never raises an ``Exception``: a
+    failing ``run`` gives a failed result."""
+    settings = _settings(options)
+    if settings.get("disable_trustworthiness"):
+        return _finish(TrustResult(None, warnings=(DISABLED,)), logprobs, settings, Usage(), prices, cached=False)
+    use_cache = cache is not None and key is not None and settings.get("cache", True)
+    cache_key = key() if use_cache and key is not None else ""
+    if use_cache and cache is not None:
+        stored = await _cache_get(cache, cache_key)
+        if stored is not None:
+            result = _finish(TrustResult.from_dict(stored), logprobs, settings, Usage(), prices, cached=True)
+            return _with_calls(result, Usage()) if count_calls else result
+    with metered() as usage:
+        result = await _within(run(), settings.get("max_timeout"))
+    if use_cache and cache is not None and _complete(result) and not settings.get("disable_persistence"):
+        await _cache_put(cache, cache_key, result.to_dict())
+    result = _finish(result, logprobs, settings, usage, prices, cached=False)
+    return _with_calls(result, usage) if count_calls and result.trustworthiness_score is not None else result
+
+
+async def ascore_as_asked(scorer: Any, request: ScoreRequest) -> TrustResult:
+    """``scorer.ascore(request)`` on the path of :func:`score_as_asked`; a scorer that takes that
+    path itself (``takes_asked_path = True``, as ``TLMScorer``) is called as it is."""
+    if getattr(scorer, "takes_asked_path", False):
+        return await scorer.ascore(request)  # type: ignore[no-any-return]
+    options = request.options if isinstance(request.options, TLMOptions) else None
+    return await score_as_asked(lambda: scorer.ascore(request), options, logprobs=lambda: request.response_logprobs)
+
+
+async def _within(work: Awaitable[TrustResult], seconds: float | None) -> TrustResult:
+    try:
+        if seconds is None:
+            return await work
+        return await asyncio.wait_for(work, float(seconds))
+    except asyncio.TimeoutError:
+        error = ScoringTimeout(float(seconds or 0))
+        error.args = (f"scoring did not finish within options.max_timeout={float(seconds or 0):g}s",)
+        logger.warning("tlm-hooks: %s", error)
+        return TrustResult.failed(error)
+    except Exception as exc:
+        logger.warning("tlm-hooks: scoring failed: %s", exc)
+        return TrustResult.failed(exc)
+
+
+def _complete(result: TrustResult) -> bool:
+    """A score worth storing: it has a score and every judge call its plan asked for ran."""
+    if not result.ok:
+        return False
+    return all(counts.get("ran", 0) >= counts.get("asked", 0) for name, counts in result.signals.items()
+               if name != "token_probability")  # fmt: skip
+
+
+def _finish(
+    result: TrustResult,
+    logprobs: Callable[[], Sequence[TokenLogprob] | None],
+    settings: Mapping[str, Any],
+    usage: Usage,
+    prices: Prices | None,
+    *,
+    cached: bool,
+) -> TrustResult:
+    wanted = settings.get("log", ())
+    log = dict(result.log)
+    warnings = list(result.warnings)
+    if cached:
+        log["cached"] = True
+    if "usage" in wanted:
+        log["usage"] = usage_log(usage, prices or {})
+    if "perplexity" in wanted:
+        log["perplexity"] = perplexity(logprobs())
+        if log["perplexity"] is None and NO_LOGPROBS not in warnings:
+            warnings.append(NO_LOGPROBS)
+    if log == result.log and len(warnings) == len(result.warnings):
+        return result
+    return replace(result, log=log, warnings=tuple(warnings))
+
+
+def _with_calls(result: TrustResult, usage: Usage) -> TrustResult:
+    components = {**result.components, "llm_calls": float(usage.calls), "llm_tokens": float(usage.tokens)}
+    return replace(result, components=components)
+
+
+async def _cache_get(cache: ScoreCache, key: str) -> dict[str, Any] | None:
+    try:
+        if getattr(cache, "blocking", False):
+            return await asyncio.to_thread(cache.get, key)
+        return cache.get(key)
+    except Exception as exc:  # a broken cache costs a judge call, never the score
+        logger.warning("tlm-hooks: reading the score cache failed: %s", exc)
+        return None
+
+
+async def _cache_put(cache: ScoreCache, key: str, value: dict[str, Any]) -> None:
+    try:
+        if getattr(cache, "blocking", False):
+            await asyncio.to_thread(cache.put, key, value)
+        else:
+            cache.put(key, value)
+    except Exception as exc:
+        logger.warning("tlm-hooks: storing a score in the cache failed: %s", exc)
