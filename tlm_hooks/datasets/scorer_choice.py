@@ -105,6 +105,7 @@ def build_scorer(
     base_url: str | None = None,
     threads: int | None = None,
     max_concurrency: int | None = None,
+    cache: str | bool = True,
 ) -> Scorer:
     """The scorer the command line asked for.
 
@@ -114,9 +115,12 @@ def build_scorer(
     OpenAI-compatible server (with ``model`` naming the model there); ``model`` alone names a
     litellm model. For ``cleanlab``, ``model`` is Cleanlab's base model and ``base_url`` a
     self-hosted service. ``max_concurrency`` (default 8) is how many rows are scored at once;
-    for ``module:attribute`` it defaults to the scorer's own limit.
+    for ``module:attribute`` it defaults to the scorer's own limit. ``cache`` is the engine's score
+    cache: ``True`` in memory, ``False`` none, a path a file shared by runs (``tlm`` only).
     """
     limit = max_concurrency or DEFAULT_CONCURRENCY
+    if cache is not True and kind != "tlm":
+        raise DatasetError(f"--cache/--no-cache apply to --scorer tlm, not to --scorer {kind}")
     engine_flags = {"quality_preset": quality_preset, "task": task, "judge": judge, "model": model}
     if kind not in ("tlm", "cleanlab"):
         given = [f"--{k.replace('_', '-')}" for k, v in engine_flags.items() if v is not None]
@@ -151,8 +155,9 @@ def build_scorer(
             raise DatasetError("--base-url applies to --scorer cleanlab; for the engine give the URL as --judge")
         backend = judge_backend(judge, model, api_key=api_key, threads=threads)
         return TLMScorer(
-            quality_preset or "medium", task or "default", EXPLANATION, judge=backend, max_concurrency=limit
-        )
+            quality_preset or "medium", task or "default", EXPLANATION, judge=backend, max_concurrency=limit,
+            cache=cache,
+        )  # fmt: skip
     if ":" in kind:
         return load_scorer(kind, max_concurrency=max_concurrency)
     raise DatasetError(f"unknown scorer {kind!r}: allowed {', '.join(SCORER_NAMES)}, or module:function")

@@ -1,18 +1,19 @@
-"""TLM options the server acts on around the scorer (the scoring engine does not know them):
-``max_timeout``, ``disable_trustworthiness``, ``log: ["perplexity"]``, a client's perplexity, and
-a ``log.warnings`` line for each option the server cannot honour.
+"""TLM options the server acts on beyond the scoring path: ``max_timeout`` as the request's time
+budget, a client's perplexity, and a ``log.warnings`` line for each option the server cannot honour.
 
-Cleanlab's client sends these options (``TLM(timeout=...)`` becomes ``options.max_timeout``); the
-server handles them here instead of refusing them.
+Cleanlab's client sends these options (``TLM(timeout=...)`` becomes ``options.max_timeout``).
+``disable_trustworthiness``, ``log: ["perplexity"]`` and the score's own ``max_timeout`` are handled
+on the path every score takes, library and server alike (:mod:`tlm_hooks.scorers.asked`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..options import TLMOptions
+from ..scorers.asked import DISABLED, disabled, perplexity
 from ..types import ScoreRequest, TokenLogprob
 
 __all__ = [
@@ -25,10 +26,8 @@ __all__ = [
     "unsupported",
 ]
 
-DISABLED = "trustworthiness was not scored: options.disable_trustworthiness is true"
 _PER_FIELD = "options.log 'per_field_score' is not computed by this server; the score covers the whole response"
 _CRITERIA = "options.custom_eval_criteria are not evaluated by this server (TrustworthyRAG evals are)"
-_NO_LOGPROBS = "options.log 'perplexity' needs the response's token logprobs; none were available, so it is null"
 
 
 def _settings(options: TLMOptions | None) -> Mapping[str, Any]:
@@ -39,11 +38,6 @@ def deadline_seconds(options: TLMOptions | None, timeout: float) -> float:
     """The request's time budget: the server's ``timeout``, or less when ``options.max_timeout`` says so."""
     asked = _settings(options).get("max_timeout")
     return min(timeout, float(asked)) if asked is not None else timeout
-
-
-def disabled(options: TLMOptions | None) -> bool:
-    """True when the request turned trustworthiness scoring off."""
-    return bool(_settings(options).get("disable_trustworthiness"))
 
 
 def unsupported(options: TLMOptions | None) -> list[str]:
@@ -57,14 +51,6 @@ def unsupported(options: TLMOptions | None) -> list[str]:
     return lines
 
 
-def perplexity(logprobs: Sequence[TokenLogprob] | None) -> float | None:
-    """The geometric mean of the tokens' probabilities (TLM's ``log.perplexity``, in [0, 1])."""
-    finite = [min(0.0, t.logprob) for t in logprobs or () if math.isfinite(t.logprob)]
-    if not finite:
-        return None
-    return math.exp(sum(finite) / len(finite))
-
-
 def given_perplexity(value: float) -> tuple[TokenLogprob, ...]:
     """A perplexity the client computed, as one token whose probability is that value, so the
     token-probability signal scores with it exactly as with the response's own logprobs."""
@@ -72,14 +58,8 @@ def given_perplexity(value: float) -> tuple[TokenLogprob, ...]:
 
 
 def finish(metadata: dict[str, Any], request: ScoreRequest) -> dict[str, Any]:
-    """``metadata`` with ``log.perplexity`` when asked for, and the warnings of :func:`unsupported`."""
-    settings = _settings(request.options)
+    """``metadata`` with the warnings of :func:`unsupported`."""
     lines = unsupported(request.options)
-    if "perplexity" in settings.get("log", ()):
-        value = perplexity(request.response_logprobs)
-        metadata["log"] = {**(metadata.get("log") or {}), "perplexity": value}
-        if value is None:
-            lines.append(_NO_LOGPROBS)
     if lines:
         log = dict(metadata.get("log") or {})
         log["warnings"] = [*(log.get("warnings") or ()), *lines]

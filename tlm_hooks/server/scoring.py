@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidOptionError
 from ..options import TLMOptions
+from ..scorers.asked import ascore_as_asked
 from ..scorers.base import Scorer
 from ..scorers.logprob import LogprobScorer
 from ..types import ScoreRequest, TokenLogprob, TrustResult
@@ -54,14 +55,15 @@ class DefaultScorers:
     token logprobs. Without the engine installed, everything goes to ``LogprobScorer``.
     """
 
-    def __init__(self, judge: Any = None, *, allow_model_provider: bool = False) -> None:
+    def __init__(self, judge: Any = None, *, allow_model_provider: bool = False, cache: Any = True) -> None:
         self.judge = judge
         self.allow_model_provider = allow_model_provider
+        self.cache = cache  # the engine's score cache: True (the process's), False, or a ScoreCache
         self.logprob = LogprobScorer()
 
     def with_judge(self, judge: Any) -> DefaultScorers:
         """The same factory judging with ``judge`` (the model chosen for one request)."""
-        copy = DefaultScorers(judge, allow_model_provider=self.allow_model_provider)
+        copy = DefaultScorers(judge, allow_model_provider=self.allow_model_provider, cache=self.cache)
         copy.logprob = self.logprob
         return copy
 
@@ -81,6 +83,7 @@ class DefaultScorers:
             task=options.task or "default",
             options=dict(options.options),
             judge=self.judge,
+            **({} if self.cache is True else {"cache": self.cache}),  # True: the engine's own default
         )
 
 
@@ -142,13 +145,12 @@ async def run_scorer(
 ) -> dict[str, Any]:
     """Score ``request``; a failure becomes a ``tlm_metadata`` carrying the (scrubbed) error.
     ``warnings`` (what the server did differently from what was asked) go to ``log.warnings``."""
-    if compat.disabled(request.options):
-        return add_warnings({"trustworthiness_score": None}, [*warnings, compat.DISABLED])
     try:
         scorer = pick_scorer(source, request.options, request.response_logprobs is not None)
         if scorer is None:
             raise RuntimeError("this server has no scorer configured")
-        result = await scorer.ascore(request)
+        # the library's path: disable_trustworthiness, max_timeout, log usage/perplexity, the cache
+        result = await ascore_as_asked(scorer, request)
     except Exception as exc:
         message = secrets.scrub(str(exc) or type(exc).__name__)
         logger.warning("tlm-hooks server: scoring failed: %s: %s", type(exc).__name__, message)
