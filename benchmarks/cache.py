@@ -48,8 +48,7 @@ def main() -> int:
         )
 
         def run(cache: object) -> tuple[int, float]:
-            # one row at a time, so a repeat always comes after the row it repeats (rows scored
-            # concurrently can score both copies before either is stored)
+            # one row at a time, as a baseline that does not depend on timing
             scorer = TLMScorer(args.preset, judge=backend, cache=cache)
             before, started = len(judge.asked), time.perf_counter()
             for item in items:

@@ -189,3 +189,17 @@ def test_memory_cache_keeps_the_most_recently_used() -> None:
     assert cache.get("a") == {"trustworthiness_score": 0.1}
     cache.put("c", {"trustworthiness_score": 0.3})
     assert cache.get("b") is None and cache.get("a") is not None and len(cache) == 2
+
+
+def test_the_same_score_running_concurrently_is_paid_once(judge: JudgeServer) -> None:
+    scorer = TLMScorer("low", judge=backend(judge), cache=MemoryCache(8))
+
+    async def both() -> list:  # type: ignore[type-arg]
+        return list(await asyncio.gather(*(scorer.ascore(req()) for _ in range(4))))
+
+    results = asyncio.run(both())
+    alone = len(judge.asked)
+    score(TLMScorer("low", judge=backend(judge), cache=False), req())
+    assert len(judge.asked) - alone == alone  # four concurrent copies cost what one score costs
+    assert sum(bool(r.log.get("cached")) for r in results) == 3
+    assert len({r.trustworthiness_score for r in results}) == 1

@@ -12,8 +12,10 @@ scorer rather than inside it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import math
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -70,15 +72,28 @@ async def score_as_asked(
         return _finish(TrustResult(None, warnings=(DISABLED,)), logprobs, settings, Usage(), prices, cached=False)
     use_cache = cache is not None and key is not None and settings.get("cache", True)
     cache_key = key() if use_cache and key is not None else ""
+    leading: concurrent.futures.Future[dict[str, Any] | None] | None = None
     if use_cache and cache is not None:
         stored = await _cache_get(cache, cache_key)
+        if stored is None:  # the same score already running here: wait for it rather than pay twice
+            leading, running = _in_flight(cache_key)
+            if running is not None:
+                # shielded: a waiter that is cancelled must not cancel the shared future
+                stored = await asyncio.shield(asyncio.wrap_future(running))
         if stored is not None:
             result = _finish(TrustResult.from_dict(stored), logprobs, settings, Usage(), prices, cached=True)
             return _with_calls(result, Usage()) if count_calls else result
-    with metered() as usage:
-        result = await _within(run(), settings.get("max_timeout"))
-    if use_cache and cache is not None and _complete(result) and not settings.get("disable_persistence"):
-        await _cache_put(cache, cache_key, result.to_dict())
+    shared: dict[str, Any] | None = None
+    try:
+        with metered() as usage:
+            result = await _within(run(), settings.get("max_timeout"))
+        if use_cache and cache is not None and _complete(result):
+            shared = result.to_dict()
+            if not settings.get("disable_persistence"):
+                await _cache_put(cache, cache_key, shared)
+    finally:
+        if leading is not None:
+            _landed(cache_key, leading, shared)  # None: the waiters score for themselves
     result = _finish(result, logprobs, settings, usage, prices, cached=False)
     return _with_calls(result, usage) if count_calls and result.trustworthiness_score is not None else result
 
@@ -90,6 +105,29 @@ async def ascore_as_asked(scorer: Any, request: ScoreRequest) -> TrustResult:
         return await scorer.ascore(request)  # type: ignore[no-any-return]
     options = request.options if isinstance(request.options, TLMOptions) else None
     return await score_as_asked(lambda: scorer.ascore(request), options, logprobs=lambda: request.response_logprobs)
+
+
+_RUNNING: dict[str, concurrent.futures.Future[dict[str, Any] | None]] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def _in_flight(key: str) -> tuple[Any, Any]:
+    """``(own future, None)`` when this caller is the first to score ``key``, else ``(None, the
+    running one's future)``. A thread-safe future, so callers on other event loops can wait too."""
+    with _RUNNING_LOCK:
+        running = _RUNNING.get(key)
+        if running is not None:
+            return None, running
+        own: concurrent.futures.Future[dict[str, Any] | None] = concurrent.futures.Future()
+        _RUNNING[key] = own
+        return own, None
+
+
+def _landed(key: str, own: concurrent.futures.Future[dict[str, Any] | None], value: dict[str, Any] | None) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.pop(key, None)
+    if not own.done():
+        own.set_result(value)
 
 
 async def _within(work: Awaitable[TrustResult], seconds: float | None) -> TrustResult:
