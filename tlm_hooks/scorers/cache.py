@@ -53,8 +53,9 @@ def score_key(request: Any, options: Any, *, judge: Mapping[str, Any]) -> str:
     from .. import __version__
 
     settings = {k: v for k, v in options.options.items() if k not in _NOT_IN_KEY}
-    if "log" in settings:
-        settings["log"] = sorted(k for k in settings["log"] if k not in _LOG_NOT_IN_KEY)
+    log = sorted(k for k in settings.pop("log", ()) if k not in _LOG_NOT_IN_KEY)
+    if log:
+        settings["log"] = log
     if "model_provider" in settings:  # which key a request used does not change its score
         settings["model_provider"] = {k: v for k, v in settings["model_provider"].items() if k != "api_key"}
     logprobs = request.response_logprobs
