@@ -189,6 +189,7 @@ def test_memory_cache_keeps_the_most_recently_used() -> None:
     assert cache.get("a") == {"trustworthiness_score": 0.1}
     cache.put("c", {"trustworthiness_score": 0.3})
     assert cache.get("b") is None and cache.get("a") is not None and len(cache) == 2
+    assert MemoryCache(1) and SQLiteCache(":memory:")  # empty, yet a cache: `cache or default` keeps it
 
 
 def test_the_same_score_running_concurrently_is_paid_once(judge: JudgeServer) -> None:

@@ -49,7 +49,7 @@ def test_usage_and_the_cache_in_replies(judge: JudgeServer) -> None:
     second = client.post(CONFIDENCE, json=body).json()
     assert len(judge.asked) == calls
     assert second["log"]["cached"] is True and second["log"]["usage"]["judge_calls"] == 0
-    assert second["trustworthiness_score"] == first["trustworthiness_score"]
+    assert second["confidence_score"] == first["confidence_score"] is not None
     bypass = client.post(CONFIDENCE, json={**body, "options": {"log": ["usage"], "cache": False}}).json()
     assert len(judge.asked) == 2 * calls and "cached" not in bypass["log"]
 
@@ -61,9 +61,10 @@ def test_usage_is_an_allowed_log_key_and_warnings_are_said_once(judge: JudgeServ
     assert data["log"]["perplexity"] is None
     assert data["log"]["warnings"].count(NO_LOGPROBS) == 1
     refused = client.post(CONFIDENCE, json={"prompt": "q", "response": "a", "options": {"log": ["usages"]}})
-    assert refused.status_code == 400 and "usage" in refused.text
+    assert refused.status_code in (400, 422) and "'usage'" in refused.text
 
 
+@pytest.mark.timeout(1200)  # two server start-ups on a shared CPU
 def test_a_serve_cache_file_outlives_the_process(judge: JudgeServer, tmp_path: Path) -> None:
     cache = tmp_path / "server-scores.sqlite"
     args = ["--model", judge.url, "--upstream-model", "judge-model", "--no-auth", "--cache", str(cache)]
@@ -79,7 +80,7 @@ def test_a_serve_cache_file_outlives_the_process(judge: JudgeServer, tmp_path: P
     assert calls > 0 and len(judge.asked) == calls  # the second server asked the judge nothing
     assert replies[0]["log"]["usage"]["judge_calls"] == calls and "cached" not in replies[0]["log"]
     assert replies[1]["log"]["cached"] is True
-    assert replies[1]["trustworthiness_score"] == replies[0]["trustworthiness_score"]
+    assert replies[1]["confidence_score"] == replies[0]["confidence_score"] is not None
 
 
 def test_serve_refuses_a_cache_path_it_cannot_use(tmp_path: Path) -> None:

@@ -95,6 +95,9 @@ class MemoryCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __bool__(self) -> bool:  # an empty cache is still a cache (``cache or default`` must keep it)
+        return True
+
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             raw = self._items.get(key)
@@ -165,6 +168,9 @@ class SQLiteCache:
                     "DELETE FROM scores WHERE key IN (SELECT key FROM scores ORDER BY stored DESC LIMIT -1 OFFSET ?)",
                     (self.max_entries,),
                 )
+
+    def __bool__(self) -> bool:  # an empty cache is still a cache
+        return True
 
     def __len__(self) -> int:
         with self._lock:

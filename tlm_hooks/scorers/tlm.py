@@ -342,7 +342,8 @@ class TLMScorer(BaseScorer):
 
     @staticmethod
     def _caller(judge: ChatBackend, limit: asyncio.Semaphore) -> Any:
-        model = str(getattr(judge, "model", None) or getattr(judge, "name", None) or type(judge).__name__)
+        named = getattr(judge, "model", None)  # a model name, or (LocalBackend) a method
+        model = named if isinstance(named, str) and named else str(getattr(judge, "name", type(judge).__name__))
 
         async def call(messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> list[Generation]:
             async with limit:

@@ -293,7 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         None
         if args.no_score
         else DefaultScorers(
-            judge=LocalBackend(model), allow_model_provider=args.allow_model_provider, cache=cache or False
+            judge=LocalBackend(model),
+            allow_model_provider=args.allow_model_provider,
+            cache=cache if cache is not None else False,
         )
     )
     try:
