@@ -132,8 +132,7 @@ def score_as_asked_sync(scorer: Any, request: ScoreRequest) -> TrustResult:
     with metered() as usage:
         try:
             result = scorer.score(request)
-        except Exception as exc:
-            logger.warning("tlm-hooks: scoring failed: %s", exc)
+        except Exception as exc:  # reported once, by the caller that reads the failed result
             result = TrustResult.failed(exc)
     return _finish(result, logprobs, settings, usage, None, cached=False)
 
@@ -175,12 +174,10 @@ async def _within(work: Awaitable[TrustResult], seconds: float | None) -> TrustR
         task.add_done_callback(_consume)
         error = ScoringTimeout(float(seconds or 0))
         error.args = (f"scoring did not finish within options.max_timeout={float(seconds or 0):g}s",)
-        logger.warning("tlm-hooks: %s", error)
-        return TrustResult.failed(error)
+        return TrustResult.failed(error)  # the caller (hook policy, server, TLM) reports it, once
     try:
         return task.result()
     except Exception as exc:
-        logger.warning("tlm-hooks: scoring failed: %s", exc)
         return TrustResult.failed(exc)
 
 

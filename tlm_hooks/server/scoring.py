@@ -151,6 +151,8 @@ async def run_scorer(
             raise RuntimeError("this server has no scorer configured")
         # the library's path: disable_trustworthiness, max_timeout, log usage/perplexity, the cache
         result = await ascore_as_asked(scorer, request)
+        if result.error is not None:
+            logger.warning("tlm-hooks server: scoring failed: %s: %s", result.error_type, secrets.scrub(result.error))
     except Exception as exc:
         message = secrets.scrub(str(exc) or type(exc).__name__)
         logger.warning("tlm-hooks server: scoring failed: %s: %s", type(exc).__name__, message)
