@@ -36,3 +36,13 @@ def _unpatched() -> Iterator[None]:
     tlm_hooks.unpatch_all()
     yield
     tlm_hooks.unpatch_all()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_score_cache() -> Iterator[None]:
+    """Every test starts with an empty process score cache (tests count the judge calls they cause)."""
+    from tlm_hooks.scorers.cache import default_cache
+
+    default_cache().clear()
+    yield
+    default_cache().clear()

@@ -35,7 +35,7 @@ QUALITY_PRESETS: tuple[str, ...] = ("best", "high", "medium", "low", "base")
 TASKS: tuple[str, ...] = ("default", "classification", "code_generation")
 SIMILARITY_MEASURES: tuple[str, ...] = ("semantic", "string", "embedding", "embedding_large", "code", "discrepancy")
 REASONING_EFFORTS: tuple[str, ...] = ("none", "low", "medium", "high")
-LOG_KEYS: tuple[str, ...] = ("explanation", "per_component_score", "perplexity", "per_field_score")
+LOG_KEYS: tuple[str, ...] = ("explanation", "per_component_score", "perplexity", "per_field_score", "usage")
 # "api-version" is the spelling Cleanlab's documents show; "api_version" is accepted as well.
 MODEL_PROVIDER_KEYS: tuple[str, ...] = ("api_base", "api_key", "api_version", "api-version", "provider")
 
@@ -64,10 +64,14 @@ _OPTION_KEYS: tuple[str, ...] = (
     "disable_persistence",
     "max_timeout",
     "score_tool_calls",
+    "cache",
 )
 OPTION_KEYS = _OPTION_KEYS  # every key ``options`` accepts
-# score_tool_calls (ours, default true): false lets tool-call turns pass unscored, saying so
-_BOOL_KEYS: tuple[str, ...] = ("use_self_reflection", "disable_trustworthiness", "disable_persistence", "score_tool_calls")
+# score_tool_calls (ours, default true): false lets tool-call turns pass unscored, saying so;
+# cache (ours, default true): false bypasses the score cache
+_BOOL_KEYS: tuple[str, ...] = (
+    "use_self_reflection", "disable_trustworthiness", "disable_persistence", "score_tool_calls", "cache",
+)  # fmt: skip
 
 
 def _one_of(values: tuple[str, ...]) -> str:

@@ -131,8 +131,10 @@ class TrustResult:
     calibration: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     signals: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    # further ``log`` entries (e.g. ``per_field_score``, ``tool_calls``, ``scored_parts``)
-    details: Mapping[str, Any] = field(default_factory=dict)
+    # more ``log`` entries: asked for with options.log or set by the scoring path (``usage``,
+    # ``cached``, ``perplexity``: see tlm_hooks.scorers.asked), or by the engine (``per_field_score``,
+    # ``tool_calls``, ``scored_parts``)
+    log: Mapping[str, Any] = field(default_factory=dict)
     # why this response was deliberately not scored (e.g. ``options.score_tool_calls`` is off)
     skipped: str | None = None
 
@@ -175,8 +177,7 @@ class TrustResult:
             log["warnings"] = list(self.warnings)
         if self.signals:
             log["signals"] = {name: dict(counts) for name, counts in self.signals.items()}
-        for key, value in self.details.items():
-            log.setdefault(key, value)
+        log.update(self.log)
         if self.skipped is not None:
             log["skipped"] = self.skipped
         if log:
@@ -207,12 +208,12 @@ class TrustResult:
         error_message = error.get("message") if isinstance(error, Mapping) else error
         error_type = error.get("type") if isinstance(error, Mapping) else None
         warnings, signals = log.get("warnings"), log.get("signals")
+        extra_log = {k: v for k, v in log.items() if k not in _KNOWN_LOG_KEYS}
         known = {"trustworthiness_score", "confidence_score", "trustworthiness", "log", "error", "fallbacks"}
         evals = {k: v for k, v in data.items() if k not in known and isinstance(v, Mapping) and "score" in v}
         if score is not None and not isinstance(score, bool):  # a bool is no score: __post_init__ rejects it
             score = float(score)
         calibration = dict(log["calibration"]) if isinstance(log.get("calibration"), Mapping) else {}
-        details = {k: v for k, v in log.items() if k not in _LOG_FIELDS}
         if log.get("raw_trustworthiness_score") is not None:
             calibration["raw_score"] = float(log["raw_trustworthiness_score"])
         return cls(
@@ -228,12 +229,12 @@ class TrustResult:
             signals={str(k): dict(v) for k, v in signals.items() if isinstance(v, Mapping)}
             if isinstance(signals, Mapping)
             else {},
-            details=details,
+            log=extra_log,
             skipped=str(log["skipped"]) if log.get("skipped") is not None else None,
         )
 
 
-# ``log`` keys that `TrustResult` reads into fields of its own; every other key is a detail
-_LOG_FIELDS = frozenset(
-    {"explanation", "per_component_score", "warnings", "signals", "calibration", "raw_trustworthiness_score", "skipped"}
+# the ``log`` keys with a field of their own in TrustResult; the others go to ``TrustResult.log``
+_KNOWN_LOG_KEYS = frozenset(
+    {"explanation", "per_component_score", "warnings", "signals", "raw_trustworthiness_score", "calibration", "skipped"}
 )

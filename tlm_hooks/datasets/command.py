@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -145,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--on-bad-row", choices=ON_BAD_ROW, default="skip", help="a malformed row: skip it (default) or stop"
     )
+    cached = run.add_mutually_exclusive_group()
+    cached.add_argument(
+        "--cache",
+        metavar="PATH",
+        help="tlm: keep scores in this SQLite file; a re-run (or a server with the same --cache) scores a row "
+        "it already scored without judge calls (the file holds scores and explanations)",
+    )
+    cached.add_argument("--no-cache", action="store_true", help="tlm: no score cache, not even in memory")
     again = run.add_mutually_exclusive_group()
     again.add_argument(
         "--resume", dest="resume", action="store_true", default=True, help="continue an interrupted run (default)"
@@ -212,8 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads=args.threads,
             max_concurrency=args.max_concurrency,
             calibration=args.calibration,
+            cache=False if args.no_cache else (args.cache or True),
         )
-    except (TLMHooksError, ValueError) as exc:
+    except (TLMHooksError, ValueError, OSError, sqlite3.Error) as exc:
         return _fail(exc)
     if args.scorer == "logprob" and not args.logprobs_col:
         return _fail(

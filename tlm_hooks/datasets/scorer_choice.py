@@ -106,6 +106,7 @@ def build_scorer(
     threads: int | None = None,
     max_concurrency: int | None = None,
     calibration: str | None = None,
+    cache: str | bool = True,
 ) -> Scorer:
     """The scorer the command line asked for.
 
@@ -116,9 +117,12 @@ def build_scorer(
     litellm model. For ``cleanlab``, ``model`` is Cleanlab's base model and ``base_url`` a
     self-hosted service. ``max_concurrency`` (default 8) is how many rows are scored at once;
     for ``module:attribute`` it defaults to the scorer's own limit. ``calibration`` (``tlm`` only)
-    is the path of a profile from ``tlm-hooks calibrate``, read now.
+    is the path of a profile from ``tlm-hooks calibrate``, read now. ``cache`` is the engine's score
+    cache: ``True`` in memory, ``False`` none, a path a file shared by runs (``tlm`` only).
     """
     limit = max_concurrency or DEFAULT_CONCURRENCY
+    if cache is not True and kind != "tlm":
+        raise DatasetError(f"--cache/--no-cache apply to --scorer tlm, not to --scorer {kind}")
     engine_flags = {"quality_preset": quality_preset, "task": task, "judge": judge, "model": model}
     if kind not in ("tlm", "cleanlab"):
         given = [f"--{k.replace('_', '-')}" for k, v in engine_flags.items() if v is not None]
@@ -164,6 +168,7 @@ def build_scorer(
             judge=backend,
             max_concurrency=limit,
             calibration=profile,
+            cache=cache,
         )
     if ":" in kind:
         return load_scorer(kind, max_concurrency=max_concurrency)

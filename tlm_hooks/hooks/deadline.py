@@ -22,6 +22,7 @@ from typing import Any
 
 from .._run import run_sync
 from ..errors import ScoringTimeout
+from ..scorers.asked import ascore_as_asked, score_as_asked_sync
 from ..scorers.base import BaseScorer, Scorer
 from ..scorers.function import FunctionScorer
 from ..scorers.logprob import LogprobScorer
@@ -70,7 +71,7 @@ def _sync_only(scorer: Scorer) -> bool:
 
 def _submit(scorer: Scorer, request: ScoreRequest) -> concurrent.futures.Future[TrustResult]:
     ctx = contextvars.copy_context()  # the scorer sees the caller's context (unhooked(), tracing)
-    return _scoring_pool().submit(ctx.run, scorer.score, request)
+    return _scoring_pool().submit(ctx.run, score_as_asked_sync, scorer, request)
 
 
 def _abandon(future: concurrent.futures.Future[TrustResult], timeout: float) -> ScoringTimeout:
@@ -99,21 +100,22 @@ def _release(_: concurrent.futures.Future[TrustResult]) -> None:
 
 def score_within(scorer: Scorer, request: ScoreRequest, timeout: float | None) -> TrustResult:
     """``scorer.score(request)``, raising :class:`ScoringTimeout` after ``timeout`` seconds."""
+    # every path takes the options that act around a score (tlm_hooks.scorers.asked)
     if timeout is None or _never_blocks(scorer):
-        return scorer.score(request)
+        return score_as_asked_sync(scorer, request)
     if _sync_only(scorer):
         future = _submit(scorer, request)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             raise _abandon(future, timeout) from None
-    return run_sync(_cancel_after(scorer.ascore(request), timeout))
+    return run_sync(_cancel_after(ascore_as_asked(scorer, request), timeout))
 
 
 async def ascore_within(scorer: Scorer, request: ScoreRequest, timeout: float | None) -> TrustResult:
     """``await scorer.ascore(request)``, raising :class:`ScoringTimeout` after ``timeout`` seconds."""
     if timeout is None or _never_blocks(scorer):
-        return await scorer.ascore(request)
+        return await ascore_as_asked(scorer, request)
     if _sync_only(scorer):  # on our pool, not the app's default executor
         future = _submit(scorer, request)
         waiting = asyncio.wrap_future(future)
@@ -128,7 +130,7 @@ async def ascore_within(scorer: Scorer, request: ScoreRequest, timeout: float | 
         error = _abandon(future, timeout)
         waiting.cancel()  # a late result is then dropped, even after this loop has closed
         raise error
-    return await _cancel_after(scorer.ascore(request), timeout)
+    return await _cancel_after(ascore_as_asked(scorer, request), timeout)
 
 
 async def _cancel_after(coro: Coroutine[Any, Any, TrustResult], timeout: float) -> TrustResult:

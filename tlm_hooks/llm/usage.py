@@ -19,6 +19,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
+    # per judge model (when the caller names it): [requests, prompt tokens, completion tokens]
+    by_model: dict[str, list[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -26,12 +28,20 @@ class Usage:
         """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
 
-    def add(self, prompt_tokens: int = 0, completion_tokens: int = 0, *, calls: int = 1) -> None:
-        """Record ``calls`` finished requests and their token counts."""
+    def add(
+        self, prompt_tokens: int = 0, completion_tokens: int = 0, *, calls: int = 1, model: str | None = None
+    ) -> None:
+        """Record ``calls`` finished requests and their token counts (made to ``model``, if named)."""
+        prompt, completion = max(0, int(prompt_tokens or 0)), max(0, int(completion_tokens or 0))
         with self._lock:
             self.calls += calls
-            self.prompt_tokens += max(0, int(prompt_tokens or 0))
-            self.completion_tokens += max(0, int(completion_tokens or 0))
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
+            if model is not None:
+                counts = self.by_model.setdefault(model, [0, 0, 0])
+                counts[0] += calls
+                counts[1] += prompt
+                counts[2] += completion
 
     def add_retry(self) -> None:
         """Record one retried attempt."""

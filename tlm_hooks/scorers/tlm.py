@@ -7,17 +7,19 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from ..errors import JudgeError
+from ..errors import JudgeError, TrustScoringError
 from ..llm.base import ChatBackend, Generation
 from ..llm.failures import is_context_overflow, short_reason
 from ..llm.resolve import resolve_backend
 from ..llm.usage import Usage, metered
 from ..options import TLMOptions, deep_merge
 from ..types import ScoreRequest, TrustResult, content_text
+from .asked import disabled, score_as_asked
 from .base import BaseScorer
+from .cache import open_cache, score_key
+from .cost import check_prices
 from .signals.consistency import SAMPLE_TEMPERATURE, Comparison, compare, judge_agreement, method_for
 from .signals.coverage import Coverage, failure_kind
 from .signals.explanation import explain
@@ -59,8 +61,13 @@ class TLMScorer(BaseScorer):
     the embedded local model. Up to ``max_concurrency`` judge calls of one score (and items of
     one batch) run at once. Failures come back as failed results, never as exceptions.
     ``calibration`` (a :class:`tlm_hooks.Calibration` or its JSON path) makes the score calibrated:
-    see :meth:`_calibrated`.
+    see :meth:`_calibrated`. ``cache``: ``True`` (default) keeps scores in the process's in-memory
+    cache, a file path in a persistent :class:`~tlm_hooks.scorers.cache.SQLiteCache`, ``False``
+    none (see :mod:`tlm_hooks.scorers.cache`). ``prices`` (``{"model": (input, output)}``, US
+    dollars per million tokens) price the judge's calls in ``log.usage``, before litellm's table.
     """
+
+    takes_asked_path = True  # ascore applies the options of tlm_hooks.scorers.asked itself
 
     def __init__(
         self,
@@ -71,7 +78,11 @@ class TLMScorer(BaseScorer):
         judge: ChatBackend | None = None,
         max_concurrency: int = 8,
         calibration: Any = None,
+        cache: Any = True,
+        prices: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
+        self.cache = open_cache(cache)
+        self.prices = check_prices(prices)
         self.tlm_options = TLMOptions(quality_preset, task, dict(options or {}))  # type: ignore[arg-type]
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
@@ -95,39 +106,48 @@ class TLMScorer(BaseScorer):
         """Score one response (a failed result, not an exception, when scoring fails)."""
         try:
             options = self.effective_options(request.options)
-            with metered() as usage:
-                result = await self._score_parts(request, options, plan_for(options.quality_preset, options.options))
-            judged_by = request.model if request.source_client is not None else None  # the judge, when no other
-            return _with_usage(self._calibrated(result, options, judged_by), usage)
+            plan = plan_for(options.quality_preset, options.options)
         except Exception as exc:
             logger.warning("tlm-hooks: TLMScorer failed: %s", exc)
             return TrustResult.failed(exc)
+        result = await score_as_asked(
+            lambda: self._score_parts(request, options, plan),
+            options,
+            logprobs=lambda: request.response_logprobs,
+            cache=self.cache,
+            key=lambda: score_key(request, options, judge=self._judge_identity(options, request)),
+            prices=self.prices,
+            count_calls=True,
+        )
+        judged_by = request.model if request.source_client is not None else None  # the judge, when no other
+        return self._calibrated(result, options, judged_by)
 
     async def agenerate(
         self, messages_or_prompt: str | Sequence[Mapping[str, Any]], *, options: Any = None
     ) -> tuple[str, TrustResult]:
         """Answer with the judge model and score the answer; with ``num_candidate_responses > 1``
-        (``high``/``best``) several candidates are scored and the most trustworthy is returned."""
+        (``high``/``best``) several candidates are scored and the most trustworthy is returned.
+        Raises :class:`~tlm_hooks.errors.TrustScoringError` when no answer was generated."""
         opts = self.effective_options(options)
         plan = plan_for(opts.quality_preset, opts.options)
         messages = _as_messages(messages_or_prompt)
         judge = self._judge_for(opts, None, None)
         call = self._caller(judge, asyncio.Semaphore(self.max_concurrency))
         max_tokens = opts.options.get("max_tokens", 256)
-        with metered() as usage:
+        answer: list[Generation] = []
+
+        async def run() -> TrustResult:
             greedy_call = call(messages, temperature=0.0, max_tokens=max_tokens, logprobs=True)
             if plan.candidates <= 1:
-                greedy = (await greedy_call)[0]
-                result = await self._score(_request(messages, greedy, opts), opts, plan, judge)
-                return greedy.text, _with_usage(self._calibrated(result, opts), usage)
+                answer.append((await greedy_call)[0])
+                return await self._score(_request(messages, answer[0], opts), opts, plan, judge)
             # the candidates' pool is sampled alongside the greedy answer, not after it
             sample_call = call(
                 messages, n=max(plan.samples, plan.candidates - 1), temperature=SAMPLE_TEMPERATURE,
                 max_tokens=max_tokens, logprobs=True,
             )  # fmt: skip
             greedy_list, sampled = await asyncio.gather(greedy_call, sample_call)
-            greedy = greedy_list[0]
-            pool = [greedy, *sampled]
+            pool = [greedy_list[0], *sampled]
             picks = _distinct(pool, plan.candidates)
             scored = await asyncio.gather(
                 *(
@@ -142,7 +162,17 @@ class TLMScorer(BaseScorer):
                 )
             )
             best = max(range(len(picks)), key=lambda i: scored[i].trustworthiness_score or -1.0)
-            return pool[picks[best]].text, _with_usage(self._calibrated(scored[best], opts), usage)
+            answer.append(pool[picks[best]])
+            return scored[best]
+
+        if disabled(opts):  # answer only: no score, so no judge call beyond the answer itself
+            answer.append((await call(messages, temperature=0.0, max_tokens=max_tokens, logprobs=True))[0])
+        result = await score_as_asked(
+            run, opts, logprobs=lambda: answer[0].logprobs if answer else None, prices=self.prices, count_calls=True
+        )
+        if not answer:
+            raise TrustScoringError(f"generating the answer failed: {result.error}", result)
+        return answer[0].text, self._calibrated(result, opts)
 
     # -- calibration (tlm_hooks.calibration) ---------------------------------------------------
 
@@ -284,7 +314,7 @@ class TLMScorer(BaseScorer):
             components=dict(scores),
             warnings=tuple(coverage.warnings),
             signals=coverage.signals(),
-            details=details,
+            log=details,
         )
 
     async def _score_parts(
@@ -300,7 +330,7 @@ class TLMScorer(BaseScorer):
             if not text.strip():
                 return TrustResult(None, skipped=NOT_SCORED)
             result = await self._score(text_request, options, plan, judge)
-            return replace(result, details={**result.details, "tool_calls": {"scored": False, "reason": NOT_SCORED}})
+            return replace(result, log={**result.log, "tool_calls": {"scored": False, "reason": NOT_SCORED}})
         form = tool_call_form(request, [])
         if form is None:  # no call with a function name: scored as the text it is
             return await self._score(request, options, plan, judge)
@@ -345,6 +375,21 @@ class TLMScorer(BaseScorer):
 
     # -- judge access ---------------------------------------------------------------------------
 
+    def _judge_identity(self, options: TLMOptions, request: ScoreRequest) -> dict[str, Any]:
+        """What names the judge of ``request`` in its cache key (no key, no client object)."""
+        settings = options.options
+        if settings.get("model"):
+            provider = {k: v for k, v in (settings.get("model_provider") or {}).items() if k != "api_key"}
+            return {"model": settings["model"], "provider": provider}
+        if self.judge is not None:
+            return {"judge": getattr(self.judge, "name", type(self.judge).__name__),
+                    "endpoint": str(getattr(self.judge, "endpoint", "") or "")}  # fmt: skip
+        if request.source_client is not None:
+            client = request.source_client
+            return {"client": type(client).__name__, "base_url": str(getattr(client, "base_url", "")),
+                    "model": request.model}  # fmt: skip
+        return {"judge": "embedded"}
+
     def _judge_for(self, options: TLMOptions, source_client: Any, model: str | None) -> ChatBackend:
         provider = options.options.get("model_provider") or {}
         key = (id(source_client), model, options.options.get("model"), tuple(sorted(provider.items())))
@@ -360,6 +405,9 @@ class TLMScorer(BaseScorer):
 
     @staticmethod
     def _caller(judge: ChatBackend, limit: asyncio.Semaphore) -> Any:
+        named = getattr(judge, "model", None)  # a model name, or (LocalBackend) a method
+        model = named if isinstance(named, str) and named else str(getattr(judge, "name", type(judge).__name__))
+
         async def call(messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> list[Generation]:
             async with limit:
                 with metered() as own:
@@ -367,9 +415,11 @@ class TLMScorer(BaseScorer):
             outer = _outer_usage()
             if outer is not None:
                 if own.calls:  # the backend counted its requests
-                    outer.add(own.prompt_tokens, own.completion_tokens, calls=own.calls)
+                    outer.add(own.prompt_tokens, own.completion_tokens, calls=own.calls, model=model)
                 else:  # a backend that doesn't: one request per acomplete
-                    outer.add(sum(g.prompt_tokens for g in generations), sum(g.completion_tokens for g in generations))
+                    prompt, completion = (sum(g.prompt_tokens for g in generations),
+                                          sum(g.completion_tokens for g in generations))  # fmt: skip
+                    outer.add(prompt, completion, model=model)
                 for _ in range(own.retries):
                     outer.add_retry()
             return generations
@@ -498,13 +548,8 @@ def _both_parts(text: TrustResult, calls: TrustResult) -> TrustResult:
         explanation=explanation,
         warnings=tuple(dict.fromkeys([*text.warnings, *calls.warnings])),
         signals=signals,
-        details={**text.details, **calls.details, "scored_parts": parts},
+        log={**text.log, **calls.log, "scored_parts": parts},
     )
-
-
-def _with_usage(result: TrustResult, usage: Usage) -> TrustResult:
-    components = {**result.components, "llm_calls": float(usage.calls), "llm_tokens": float(usage.tokens)}
-    return replace(result, components=components)
 
 
 def _response_text(request: ScoreRequest) -> str:

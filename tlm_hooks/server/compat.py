@@ -1,19 +1,20 @@
-"""TLM options the server acts on around the scorer (the scoring engine does not know them):
-``max_timeout``, ``disable_trustworthiness``, ``log: ["perplexity"]``, a client's perplexity, a
-``log.per_field_score`` error when the chosen scorer computed none, and a ``log.warnings`` line
-for each option the server cannot honour.
+"""TLM options the server acts on beyond the scoring path: ``max_timeout`` as the request's time
+budget, a client's perplexity, a ``log.per_field_score`` error when the chosen scorer computed none,
+and a ``log.warnings`` line for each option the server cannot honour.
 
-Cleanlab's client sends these options (``TLM(timeout=...)`` becomes ``options.max_timeout``); the
-server handles them here instead of refusing them.
+Cleanlab's client sends these options (``TLM(timeout=...)`` becomes ``options.max_timeout``).
+``disable_trustworthiness``, ``log: ["perplexity"]`` and the score's own ``max_timeout`` are handled
+on the path every score takes, library and server alike (:mod:`tlm_hooks.scorers.asked`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..options import TLMOptions
+from ..scorers.asked import DISABLED, disabled, perplexity
 from ..types import ScoreRequest, TokenLogprob
 
 __all__ = [
@@ -26,13 +27,11 @@ __all__ = [
     "unsupported",
 ]
 
-DISABLED = "trustworthiness was not scored: options.disable_trustworthiness is true"
 _PER_FIELD = (
     "options.log 'per_field_score' was not computed: the scorer chosen for this request does not score fields "
     "(the scoring engine does, for an answer to a JSON response_format)"
 )
 _CRITERIA = "options.custom_eval_criteria are not evaluated by this server (TrustworthyRAG evals are)"
-_NO_LOGPROBS = "options.log 'perplexity' needs the response's token logprobs; none were available, so it is null"
 
 
 def _settings(options: TLMOptions | None) -> Mapping[str, Any]:
@@ -45,11 +44,6 @@ def deadline_seconds(options: TLMOptions | None, timeout: float) -> float:
     return min(timeout, float(asked)) if asked is not None else timeout
 
 
-def disabled(options: TLMOptions | None) -> bool:
-    """True when the request turned trustworthiness scoring off."""
-    return bool(_settings(options).get("disable_trustworthiness"))
-
-
 def unsupported(options: TLMOptions | None) -> list[str]:
     """``log.warnings`` lines for the options the request gave that this server does not honour."""
     settings = _settings(options)
@@ -59,14 +53,6 @@ def unsupported(options: TLMOptions | None) -> list[str]:
     return lines
 
 
-def perplexity(logprobs: Sequence[TokenLogprob] | None) -> float | None:
-    """The geometric mean of the tokens' probabilities (TLM's ``log.perplexity``, in [0, 1])."""
-    finite = [min(0.0, t.logprob) for t in logprobs or () if math.isfinite(t.logprob)]
-    if not finite:
-        return None
-    return math.exp(sum(finite) / len(finite))
-
-
 def given_perplexity(value: float) -> tuple[TokenLogprob, ...]:
     """A perplexity the client computed, as one token whose probability is that value, so the
     token-probability signal scores with it exactly as with the response's own logprobs."""
@@ -74,18 +60,14 @@ def given_perplexity(value: float) -> tuple[TokenLogprob, ...]:
 
 
 def finish(metadata: dict[str, Any], request: ScoreRequest) -> dict[str, Any]:
-    """``metadata`` with ``log.perplexity`` when asked for, and the warnings of :func:`unsupported`."""
-    settings = _settings(request.options)
+    """``metadata`` with the warnings of :func:`unsupported` (and a ``per_field_score`` error
+    when it was asked for and the scorer computed none)."""
     lines = unsupported(request.options)
     log_now = metadata.get("log") or {}
-    if "per_field_score" in settings.get("log", ()) and "per_field_score" not in log_now and not disabled(request.options):
+    asked_log = _settings(request.options).get("log", ())
+    if "per_field_score" in asked_log and "per_field_score" not in log_now and not disabled(request.options):
         metadata["log"] = {**log_now, "per_field_score": {"error": _PER_FIELD}}  # Cleanlab's error shape
         lines.append(_PER_FIELD)
-    if "perplexity" in settings.get("log", ()):
-        value = perplexity(request.response_logprobs)
-        metadata["log"] = {**(metadata.get("log") or {}), "perplexity": value}
-        if value is None:
-            lines.append(_NO_LOGPROBS)
     if lines:
         log = dict(metadata.get("log") or {})
         log["warnings"] = [*(log.get("warnings") or ()), *lines]

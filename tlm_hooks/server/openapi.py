@@ -33,7 +33,7 @@ SCHEMAS: dict[str, Any] = {
         "description": "TLM options: model, max_tokens, num_candidate_responses, num_consistency_samples, "
         "num_self_reflections, use_self_reflection, similarity_measure, reasoning_effort, log, "
         "custom_eval_criteria, model_provider, constrain_outputs, disable_trustworthiness, "
-        "disable_persistence, max_timeout, score_tool_calls. Options the server cannot honour are named in log.warnings.",
+        "disable_persistence, max_timeout, score_tool_calls, cache. Options the server cannot honour are named in log.warnings.",
         "additionalProperties": False,
         "properties": {
             "model": _STR,
@@ -43,9 +43,10 @@ SCHEMAS: dict[str, Any] = {
             "disable_trustworthiness": {"type": "boolean"},
             "disable_persistence": {"type": "boolean"},
             "score_tool_calls": {"type": "boolean"},
+            "cache": {"type": "boolean"},
             "log": {
                 "type": "array",
-                "items": {"enum": ["explanation", "per_component_score", "perplexity", "per_field_score"]},
+                "items": {"enum": ["explanation", "per_component_score", "perplexity", "per_field_score", "usage"]},
             },
             "model_provider": {
                 "type": "object",

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidOptionError
 from ..options import TLMOptions
+from ..scorers.asked import ascore_as_asked
 from ..scorers.base import Scorer
 from ..scorers.logprob import LogprobScorer
 from ..scorers.signals.forms import skipped_result
@@ -58,15 +59,20 @@ class DefaultScorers:
     ``LogprobScorer`` score is not what the profile was fitted on).
     """
 
-    def __init__(self, judge: Any = None, *, allow_model_provider: bool = False, calibration: Any = None) -> None:
+    def __init__(
+        self, judge: Any = None, *, allow_model_provider: bool = False, calibration: Any = None, cache: Any = True
+    ) -> None:
         self.judge = judge
         self.allow_model_provider = allow_model_provider
         self.calibration = calibration
+        self.cache = cache  # the engine's score cache: True (the process's), False, or a ScoreCache
         self.logprob = LogprobScorer()
 
     def with_judge(self, judge: Any) -> DefaultScorers:
         """The same factory judging with ``judge`` (the model chosen for one request)."""
-        copy = DefaultScorers(judge, allow_model_provider=self.allow_model_provider, calibration=self.calibration)
+        copy = DefaultScorers(
+            judge, allow_model_provider=self.allow_model_provider, calibration=self.calibration, cache=self.cache
+        )
         copy.logprob = self.logprob
         return copy
 
@@ -87,6 +93,7 @@ class DefaultScorers:
             options=dict(options.options),
             judge=self.judge,
             calibration=self.calibration,
+            **({} if self.cache is True else {"cache": self.cache}),  # True: the engine's own default
         )
 
 
@@ -148,8 +155,6 @@ async def run_scorer(
 ) -> dict[str, Any]:
     """Score ``request``; a failure becomes a ``tlm_metadata`` carrying the (scrubbed) error.
     ``warnings`` (what the server did differently from what was asked) go to ``log.warnings``."""
-    if compat.disabled(request.options):
-        return add_warnings({"trustworthiness_score": None}, [*warnings, compat.DISABLED])
     skipped = skipped_result(request)  # options.score_tool_calls: false, whichever scorer is picked
     if skipped is not None:
         return add_warnings(skipped.to_dict(), warnings)
@@ -157,7 +162,10 @@ async def run_scorer(
         scorer = pick_scorer(source, request.options, request.response_logprobs is not None)
         if scorer is None:
             raise RuntimeError("this server has no scorer configured")
-        result = await scorer.ascore(request)
+        # the library's path: disable_trustworthiness, max_timeout, log usage/perplexity, the cache
+        result = await ascore_as_asked(scorer, request)
+        if result.error is not None:
+            logger.warning("tlm-hooks server: scoring failed: %s: %s", result.error_type, secrets.scrub(result.error))
     except Exception as exc:
         message = secrets.scrub(str(exc) or type(exc).__name__)
         logger.warning("tlm-hooks server: scoring failed: %s: %s", type(exc).__name__, message)

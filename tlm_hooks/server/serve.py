@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -176,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         "endpoints (with --no-auth nothing is asked), 'public' asks for none (for a scraper inside the "
         "cluster; the metrics carry no prompt, key or model name), 'off' serves none",
     )
+    cached = parser.add_mutually_exclusive_group()
+    cached.add_argument(
+        "--cache",
+        metavar="PATH",
+        help="keep scores in this SQLite file, shared with other servers and `tlm-hooks score --cache` runs "
+        "(default: an in-memory cache of this process; the file holds scores and explanations, no keys)",
+    )
+    cached.add_argument("--no-cache", action="store_true", help="score every request anew (no score cache)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -268,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ..errors import MissingDependencyError
     from ..llm.local import LocalBackend
+    from ..scorers.cache import open_cache
     from .app import create_app
     from .limits import Limits
     from .runner import server_config
@@ -285,6 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tlm-hooks serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cache = open_cache(False if args.no_cache else (args.cache or True))
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        print(f"tlm-hooks serve: cannot open --cache {args.cache!r}: {exc}", file=sys.stderr)
+        return 2
     try:
         model = load_model(
             args.model,
@@ -313,7 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         None
         if args.no_score
         else DefaultScorers(
-            judge=LocalBackend(model), allow_model_provider=args.allow_model_provider, calibration=profile
+            judge=LocalBackend(model),
+            allow_model_provider=args.allow_model_provider,
+            calibration=profile,
+            cache=cache if cache is not None else False,
         )
     )
     try:
