@@ -41,7 +41,8 @@ class StreamOutcome:
 class StreamCall(Protocol):
     """What a stream proxy needs from its hooked call (:class:`~tlm_hooks.hooks.pipeline.HookedCall`)."""
 
-    adapter: CallAdapter
+    @property
+    def adapter(self) -> CallAdapter: ...
 
     def stream_outcome(
         self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
