@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "responses"))
 
 import openai  # noqa: E402
 from fake_openai import Reply, completion, serve_in_process  # noqa: E402
+from fake_responses import Answer, response  # noqa: E402
 
 import tlm_hooks  # noqa: E402
 
@@ -42,9 +44,22 @@ def time_calls(client: openai.OpenAI, calls: int) -> tuple[list[float], float]:
     return out, (time.process_time() - cpu) / calls
 
 
-def in_process_client() -> openai.OpenAI:
+def time_responses(client: openai.OpenAI, calls: int) -> list[float]:
+    """Wall time of each ``responses.create`` call."""
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        client.responses.create(model="bench", instructions="You are terse.", input="What is 2+2?")
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def in_process_client(body_of: str = "chat") -> openai.OpenAI:
     """A client whose HTTP transport answers in-process (no sockets): what remains is SDK + hook."""
-    body = json.dumps(completion({"model": "bench"}, Reply())).encode()
+    if body_of == "responses":
+        body = json.dumps(response({"model": "bench"}, Answer())).encode()
+    else:
+        body = json.dumps(completion({"model": "bench"}, Reply())).encode()
     try:  # openai 3.x uses httpx2, 2.x uses httpx
         import httpx2 as http
     except ImportError:
@@ -107,10 +122,20 @@ def main() -> None:
         for name, client in (("plain", plain_mem), ("hooked", hooked_mem), ("inline", inline_mem)):
             mem[name] += time_calls(client, args.calls * 2)[0]
 
+    # The Responses API, in-process too: its hook next to chat's
+    plain_resp, hooked_resp = in_process_client("responses"), in_process_client("responses")
+    tlm_hooks.patch(hooked_resp, scorer=_instant)
+    resp: dict[str, list[float]] = {"plain": [], "hooked": []}
+    time_responses(plain_resp, 200), time_responses(hooked_resp, 200)
+    for _ in range(args.rounds):
+        for name, client in (("plain", plain_resp), ("hooked", hooked_resp)):
+            resp[name] += time_responses(client, args.calls * 2)
+
     print(f"openai {openai.__version__}, {args.rounds} rounds x {args.calls} calls per variant; server in another process")
     rows = (
         ("create() in-process", [statistics.median(mem["plain"])], [statistics.median(mem["hooked"])]),
         ("  no score_timeout", [statistics.median(mem["plain"])], [statistics.median(mem["inline"])]),
+        ("responses in-process", [statistics.median(resp["plain"])], [statistics.median(resp["hooked"])]),
         ("create() wall", [statistics.median(results["plain"])], [statistics.median(results["hooked"])]),
         ("create() client CPU", cpu["plain"], cpu["hooked"]),
         ("stream first chunk", [statistics.median(results["plain_ttft"])], [statistics.median(results["hooked_ttft"])]),

@@ -39,6 +39,9 @@ class ScoreRequest:
     # the SDK client that produced the response (hooked calls only): a scorer with no judge
     # of its own may call it, unhooked, as the judge
     source_client: Any = field(default=None, compare=False, repr=False)
+    # what the request could not show the scorer (e.g. earlier turns kept by the API): the
+    # hook adds these to the result's ``log.warnings``
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.response, str):

@@ -361,6 +361,12 @@ class AzureInferenceAdapter:
         head = {k: template.get(k) for k in ("id", "created", "model") if template.get(k) is not None}
         return StreamingChatCompletionsUpdate({**head, "choices": [{"index": 0, "delta": {"content": text}}]})
 
+    def ends_answer(self, chunk: Any) -> bool:
+        return False  # a stream of chunks with no answer-ending event: scored at its end
+
+    def closing_chunk(self, chunk: Any, response: Any, *, after_extra: bool) -> Any:
+        return chunk
+
 
 ADAPTER = AzureInferenceAdapter()
 

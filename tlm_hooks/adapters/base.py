@@ -76,6 +76,15 @@ class CallAdapter(Protocol):
         """A new chunk (shaped like ``template``) that carries ``text`` as content."""
         ...
 
+    def ends_answer(self, chunk: Any) -> bool:
+        """True when ``chunk`` is the event that ends the answer (a stream of chat chunks has
+        none; the Responses API's ``response.completed`` is one): the stream is scored then."""
+        ...
+
+    def closing_chunk(self, chunk: Any, response: Any, *, after_extra: bool) -> Any:
+        """``chunk`` (the answer-ending event) as passed on once ``response`` is scored."""
+        ...
+
     def single_call_kwargs(self, kwargs: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
         """kwargs for a repeated, non-streamed, non-raw call with ``overrides`` applied."""
         ...

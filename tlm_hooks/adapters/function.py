@@ -147,3 +147,9 @@ class FunctionAdapter:
 
     def text_chunk(self, template: Any, text: str) -> Any:
         return self._inner(template).text_chunk(template, text)
+
+    def ends_answer(self, chunk: Any) -> bool:
+        return bool(self._inner(chunk).ends_answer(chunk))
+
+    def closing_chunk(self, chunk: Any, response: Any, *, after_extra: bool) -> Any:
+        return self._inner(chunk).closing_chunk(chunk, response, after_extra=after_extra)

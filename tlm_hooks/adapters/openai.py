@@ -68,6 +68,9 @@ class OpenAIAdapter:
             completions = vars(chat).get("completions")
             if completions is not None:
                 holders.append(completions)
+        responses = vars(client).get("responses")
+        if responses is not None:
+            holders.append(responses)
         for holder in holders:
             for name in _CACHED_WRAPPERS:
                 vars(holder).pop(name, None)
@@ -283,6 +286,12 @@ class OpenAIAdapter:
                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
             }
         )
+
+    def ends_answer(self, chunk: Any) -> bool:
+        return False  # a stream of chunks with no answer-ending event: scored at its end
+
+    def closing_chunk(self, chunk: Any, response: Any, *, after_extra: bool) -> Any:
+        return chunk
 
 
 class _MetadataAttribute:

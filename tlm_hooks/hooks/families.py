@@ -12,7 +12,7 @@ __all__ = ["FAMILIES", "family_named"]
 FAMILIES: tuple[HookFamily, ...] = (
     TableFamily(
         "openai",
-        ("tlm_hooks.adapters.openai",),
+        ("tlm_hooks.adapters.openai", "tlm_hooks.adapters.openai_responses"),
         modules=("openai",),
         supported="an OpenAI, AsyncOpenAI, AzureOpenAI or AsyncAzureOpenAI client",
     ),

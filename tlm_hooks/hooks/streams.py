@@ -9,8 +9,11 @@ dropped without any of these is not scored: nothing runs from a finaliser.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import wrapt
@@ -27,22 +30,25 @@ _DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
 
 class StreamOutcome:
     """What ending a stream produced: the result, the accumulated response, an optional extra
-    chunk to send, and a replacement response that could not be streamed."""
+    chunk to send, a replacement response that could not be streamed, and ``later``: the
+    fallbacks that run once the stream has ended (a function returning ``(result, replacement)``,
+    or for async streams one returning an awaitable of it)."""
 
-    __slots__ = ("result", "response", "extra_chunk", "fallback_response")
+    __slots__ = ("result", "response", "extra_chunk", "fallback_response", "later")
 
     def __init__(self, result: TrustResult, response: Any, extra_chunk: Any, fallback_response: Any = None) -> None:
         self.result = result
         self.response = response
         self.extra_chunk = extra_chunk
         self.fallback_response = fallback_response
+        self.later: Callable[[], Any] | None = None
 
 
 class StreamCall(Protocol):
     """What a stream proxy needs from its hooked call (:class:`~tlm_hooks.hooks.pipeline.HookedCall`)."""
 
     @property
-    def adapter(self) -> CallAdapter: ...
+    def adapter(self) -> CallAdapter: ...  # read-only here, so a call may hold a narrower adapter
 
     def stream_outcome(
         self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
@@ -62,11 +68,22 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_chunks: list[Any] = []
         self._self_outcome: StreamOutcome | None = None
         self._self_pending: Any = None  # an extra chunk still to send
+        # after an answer-ending event (Responses' `response.completed`): the scored event still
+        # to send, and later events pass through unscored
+        self._self_closing: Any = None
+        self._self_answered = False
 
     @property
     def tlm_result(self) -> TrustResult | None:
-        """The trust result, once the stream has ended or been closed (else ``None``)."""
+        """The trust result, once the stream has ended or been closed (else ``None``). With
+        fallbacks that run after the stream's end (``Regenerate``, ``Escalate``), a sync stream's
+        ``tlm_result``/``tlm_metadata``/``tlm_fallback_response`` wait for them; on an async
+        stream, ``await stream.wait_fallbacks()`` first (until then they hold the score alone)."""
+        self._settled()
         return None if self._self_outcome is None else self._self_outcome.result
+
+    def _settled(self) -> None:
+        """Wait for the after-end fallbacks where waiting is possible (sync streams)."""
 
     @property
     def tlm_metadata(self) -> dict[str, Any] | None:
@@ -81,8 +98,21 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
 
     @property
     def tlm_fallback_response(self) -> Any:
-        """A replacement a fallback produced that could not be streamed (else ``None``)."""
+        """A replacement a fallback produced that could not be streamed (else ``None``). From a
+        fallback that runs after the stream's end (``Regenerate``, ``Escalate``), it is set once
+        that fallback is done: see ``wait_fallbacks``."""
+        self._settled()
         return None if self._self_outcome is None else self._self_outcome.fallback_response
+
+    def _later_done(self, outcome: StreamOutcome, done: tuple[TrustResult, Any]) -> None:
+        result, replacement = done
+        outcome.result = result
+        if replacement is not None:
+            outcome.fallback_response = replacement
+
+    @staticmethod
+    def _later_failed(exc: BaseException) -> None:
+        logger.warning("tlm-hooks: a fallback run after the stream ended failed: %s: %s", type(exc).__name__, exc)
 
     def _settle(self, outcome: StreamOutcome) -> None:
         try:
@@ -91,6 +121,23 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
             pass
         self._self_outcome = outcome
         self._self_pending = outcome.extra_chunk
+
+    def _after_answer(self, chunk: Any) -> Any:
+        """What to send once the answer-ending ``chunk`` was scored: the extra chunk a fallback
+        added (if any), then ``chunk`` carrying the scored response."""
+        self._self_answered = True
+        pending, self._self_pending = self._self_pending, None
+        outcome = self._self_outcome
+        closing = chunk
+        if outcome is not None and outcome.response is not None:
+            try:
+                closing = self._self_call.adapter.closing_chunk(chunk, outcome.response, after_extra=pending is not None)
+            except Exception as exc:
+                logger.warning("tlm-hooks: could not put the score on the stream's last event: %s", exc)
+        if pending is None:
+            return closing
+        self._self_closing = closing
+        return pending
 
     def _failed(self, exc: Exception) -> None:
         logger.warning("tlm-hooks: could not score this stream (%s: %s)", type(exc).__name__, exc)
@@ -103,12 +150,43 @@ class SyncStreamProxy(_StreamState):
     def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped, call)
         self._self_iter = iter(wrapped)
+        self._self_later: threading.Thread | None = None
+
+    def wait_fallbacks(self, timeout: float | None = None) -> bool:
+        """Block until the fallbacks that run after the stream's end are done (at once when there
+        are none); False if ``timeout`` seconds passed first."""
+        thread = self._self_later
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _settled(self) -> None:
+        self.wait_fallbacks()
+
+    def _start_later(self, outcome: StreamOutcome) -> None:
+        later = outcome.later
+        if later is None:
+            return
+
+        def run() -> None:
+            try:
+                self._later_done(outcome, later())
+            except Exception as exc:  # logged, never raised: the stream has ended
+                self._later_failed(exc)
+
+        context = contextvars.copy_context()
+        self._self_later = threading.Thread(target=context.run, args=(run,), name="tlm-hooks-fallbacks", daemon=True)
+        self._self_later.start()
 
     def __iter__(self) -> SyncStreamProxy:
         return self
 
     def __next__(self) -> Any:
-        if self._self_outcome is not None:
+        if self._self_closing is not None:
+            closing, self._self_closing = self._self_closing, None
+            return closing
+        if self._self_outcome is not None and not self._self_answered:
             return self._emit_pending()
         try:
             chunk = next(self._self_iter)
@@ -118,7 +196,16 @@ class SyncStreamProxy(_StreamState):
         except Exception as exc:  # the SDK's error: score what came, then raise it unchanged
             self._end(finished=False, error=exc)
             raise
+        if self._self_answered:
+            return chunk
         self._self_chunks.append(chunk)
+        if self._self_call.adapter.ends_answer(chunk):
+            try:
+                self._end(finished=True)
+            except _DELIBERATE:  # e.g. Raise: nothing more will be read, so release the connection
+                self.__wrapped__.close()
+                raise
+            return self._after_answer(chunk)
         return chunk
 
     def _emit_pending(self) -> Any:
@@ -132,6 +219,7 @@ class SyncStreamProxy(_StreamState):
             return
         try:
             self._settle(self._self_call.stream_outcome(self._self_chunks, finished=finished, error=error))
+            self._start_later(self._self_outcome)  # type: ignore[arg-type]
         except _DELIBERATE:
             self._self_outcome = StreamOutcome(TrustResult(None), None, None)
             raise
@@ -162,12 +250,38 @@ class AsyncStreamProxy(_StreamState):
     def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped, call)
         self._self_iter = wrapped.__aiter__()
+        self._self_later: asyncio.Task[None] | None = None
+
+    async def wait_fallbacks(self, timeout: float | None = None) -> bool:
+        """Wait until the fallbacks that run after the stream's end are done (at once when there
+        are none); False if ``timeout`` seconds passed first (they go on running)."""
+        task = self._self_later
+        if task is None:
+            return True
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        return bool(done)
+
+    def _start_later(self, outcome: StreamOutcome) -> None:
+        later = outcome.later
+        if later is None:
+            return
+
+        async def run() -> None:
+            try:
+                self._later_done(outcome, await later())
+            except Exception as exc:  # logged, never raised: the stream has ended
+                self._later_failed(exc)
+
+        self._self_later = asyncio.get_running_loop().create_task(run())
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
     async def __anext__(self) -> Any:
-        if self._self_outcome is not None:
+        if self._self_closing is not None:
+            closing, self._self_closing = self._self_closing, None
+            return closing
+        if self._self_outcome is not None and not self._self_answered:
             return self._emit_pending()
         try:
             chunk = await self._self_iter.__anext__()
@@ -177,7 +291,16 @@ class AsyncStreamProxy(_StreamState):
         except Exception as exc:  # the SDK's error: score what came, then raise it unchanged
             await self._end(finished=False, error=exc)
             raise
+        if self._self_answered:
+            return chunk
         self._self_chunks.append(chunk)
+        if self._self_call.adapter.ends_answer(chunk):
+            try:
+                await self._end(finished=True)
+            except _DELIBERATE:
+                await self.__wrapped__.close()
+                raise
+            return self._after_answer(chunk)
         return chunk
 
     def _emit_pending(self) -> Any:
@@ -191,6 +314,7 @@ class AsyncStreamProxy(_StreamState):
             return
         try:
             self._settle(await self._self_call.astream_outcome(self._self_chunks, finished=finished, error=error))
+            self._start_later(self._self_outcome)  # type: ignore[arg-type]
         except _DELIBERATE:
             self._self_outcome = StreamOutcome(TrustResult(None), None, None)
             raise

@@ -114,6 +114,42 @@ SCHEMAS: dict[str, Any] = {
             "tlm_metadata": _ref("TLMMetadata"),
         },
     },
+    "ResponsesRequest": {
+        "type": "object",
+        "required": ["input"],
+        "description": "OpenAI Responses request; TLM keys at the top level (extra_body). The server keeps "
+        "no conversations: previous_response_id/conversation are answered without the earlier turns "
+        "(tlm_metadata.log.warnings says so).",
+        "properties": {
+            "model": _STR,
+            "input": {"anyOf": [_STR, {"type": "array", "minItems": 1, "items": {"type": "object"}}]},
+            "instructions": _STR,
+            "include": {"type": "array", "items": _STR},
+            "max_output_tokens": {"type": "integer", "minimum": 1},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
+            "stream": {"type": "boolean"},
+            "quality_preset": _ref("QualityPreset"),
+            "task": _STR,
+            "options": {"type": "object"},
+        },
+    },
+    "Response": {
+        "type": "object",
+        "description": "OpenAI response plus tlm_metadata (with stream: true, the Responses API's SSE events; "
+        "tlm_metadata on the response of response.completed).",
+        "properties": {
+            "id": _STR,
+            "object": {"const": "response"},
+            "created_at": {"type": "integer"},
+            "model": _STR,
+            "status": _STR,
+            "output": {"type": "array"},
+            "usage": {"type": "object"},
+            "tlm_metadata": _ref("TLMMetadata"),
+        },
+    },
     "ChatScoreRequest": {
         "allOf": [_ref("ChatRequest")],
         "required": ["messages"],
@@ -371,12 +407,17 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     ),
     **{path: _AZURE_CHAT for path in _azure_paths("/openai/deployments/{deployment}/chat/completions")},
     **{path: _CHAT for path in _azure_paths("/openai/chat/completions", "/openai/v1/chat/completions")},
+    **{
+        path: _post("Response with tlm_metadata (OpenAI Responses API compatible)", "ResponsesRequest", "Response")
+        for path in ("/v1/responses", "/api/responses", *_azure_paths("/openai/responses", "/openai/v1/responses"))
+    },
     "/health": _get("Liveness and the served model's name", "Health"),
     "/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
     "/api/info": _get("Model info (Azure AI Inference get_model_info)", "ModelInfo"),
     "/v1/models": _get("The models this server answers with (OpenAI models.list)", "", public=False),
     "/api/models": _get("The models this server answers with (OpenAI models.list)", "", public=False),
     "/openapi.json": _get("This document", ""),
+    "/metrics": _get("Prometheus metrics (served with --metrics auth|public; auth asks for the API key)", ""),
 }
 
 
