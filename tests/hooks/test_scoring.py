@@ -138,6 +138,29 @@ async def test_model_refusing_logprobs_is_retried_once_without(
     assert score_of(other) == pytest.approx(prob(Reply().logprob))
 
 
+async def test_a_refusal_is_explained_once_and_forget_logprob_refusals_asks_again(
+    fake: Any, make_client: Any, is_async: bool, caplog: Any
+) -> None:
+    client = make_client(is_async)
+    tlm_hooks.patch(client)
+    fake.push(Reply(status=400, error_param="logprobs"), Reply(text="One."), Reply(text="Two."))
+    with caplog.at_level(logging.INFO, logger="tlm_hooks"):
+        first = await _ask(client, model="plain-model")
+        second = await _ask(client, model="plain-model")
+    warned = [r.getMessage() for r in caplog.records if r.name == "tlm_hooks" and "refused" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("tlm-hooks: model 'plain-model' refused the `logprobs` parameter")
+    for response in (first, second):  # the score says what happened and how to switch it off, not "send logprobs=True"
+        error = response.tlm_metadata["error"]
+        assert error["type"] == "MissingLogprobs" and "model 'plain-model' refused" in error["message"]
+        assert "LogprobScorer(request_logprobs=False)" in error["message"] and "logprobs=True" not in error["message"]
+
+    tlm_hooks.forget_logprob_refusals()
+    fake.push(Reply(logprob=-0.1))
+    asked = await _ask(client, model="plain-model")
+    assert fake.requests[-1].body["logprobs"] is True
+    assert score_of(asked) == pytest.approx(prob(-0.1))
+
+
 async def test_refusal_of_callers_own_logprobs_propagates(fake: Any, make_client: Any, is_async: bool) -> None:
     """Only a parameter the hook added is dropped and retried; the caller's own is not."""
     client = make_client(is_async)

@@ -99,6 +99,12 @@ class HookedCall:
     def request_for(self, response: Any) -> ScoreRequest:
         return self.adapter.score_request(self.kwargs, response, self.config.options, self.client)
 
+    def _said_once(self, result: TrustResult) -> bool:
+        """A failure from a logprob refusal is warned once per model (at the refusal), not per call."""
+        return (
+            self.logprobs_refused and result.error_type == _MISSING_LOGPROBS and self.config.policy.on_error == "warn"
+        )
+
     def _explained(self, result: TrustResult) -> TrustResult:
         """A missing-logprobs failure says why when the model refused them (not "ask for them")."""
         if self.logprobs_refused and result.error_type == _MISSING_LOGPROBS:
@@ -198,7 +204,8 @@ class HookedCall:
     def decide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
         policy = self.config.policy
         annotate_spans(result, self.config)  # ~free unless a tracer is in use
-        policy.check_error(result)
+        if not self._said_once(result):
+            policy.check_error(result)
         if not policy.is_low(result) or not policy.handlers:
             return response, result
         event = self._event(response, result, is_stream=is_stream)
@@ -210,7 +217,8 @@ class HookedCall:
     async def adecide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
         policy = self.config.policy
         annotate_spans(result, self.config)
-        policy.check_error(result)
+        if not self._said_once(result):
+            policy.check_error(result)
         if not policy.is_low(result) or not policy.handlers:
             return response, result
         event = self._event(response, result, is_stream=is_stream)
