@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 from .._run import run_sync
+from ..progress import row_reporter
 from ..types import ScoreRequest, TrustResult
 
 __all__ = ["Scorer", "BaseScorer"]
@@ -79,12 +80,16 @@ class BaseScorer:
         limit = asyncio.Semaphore(max(1, self.max_concurrency))
 
         async def one(item: ScoreRequest) -> TrustResult:
+            rows = row_reporter()  # a progress display advances as each row finishes
             async with limit:
                 try:
-                    return await self.ascore(item)
+                    result = await self.ascore(item)
                 except Exception as exc:
                     logger.warning("tlm-hooks: scoring one batch item failed: %s", exc)
-                    return TrustResult.failed(exc)
+                    result = TrustResult.failed(exc)
+            if rows is not None:
+                rows.finished(result.ok)
+            return result
 
         return list(await asyncio.gather(*(one(item) for item in requests)))
 
