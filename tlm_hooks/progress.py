@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-__all__ = ["Progress", "progress", "progress_enabled", "counting_rows", "row_reporter", "RowCounter", "ENV_VAR"]
+__all__ = ["Progress", "progress", "progress_enabled", "counting_rows", "row_reporter", "uncounted", "RowCounter", "ENV_VAR"]
 
 ENV_VAR = "TLM_HOOKS_PROGRESS"
 _OFF = frozenset({"0", "false", "no", "off"})
@@ -181,13 +182,15 @@ class RowCounter:
         self.bar = bar
         self.rows = 0
         self.failed = 0
+        self._lock = threading.Lock()
 
     def finished(self, ok: bool = True) -> None:
-        """One row is done (``ok=False``: it failed to score)."""
-        self.rows += 1
-        self.failed += not ok
-        if self.bar is not None:
-            self.bar.advance(1, failed=0 if ok else 1)
+        """One row is done (``ok=False``: it failed to score). Safe from several threads."""
+        with self._lock:
+            self.rows += 1
+            self.failed += not ok
+            if self.bar is not None:
+                self.bar.advance(1, failed=0 if ok else 1)
 
     def settle(self, rows: int, *, failed: int = 0, bad: int = 0) -> None:
         """A batch of ``rows`` is done: advance by what was not reported row by row, then restart."""
@@ -210,14 +213,24 @@ def counting_rows(bar: Progress | None) -> Iterator[RowCounter]:
         _ROWS.reset(token)
 
 
-def row_reporter() -> RowCounter | None:
-    """For a scorer's batch: the counter its rows report to, or None. Call it once per row,
-    inside that row's own task: it also hides the counter from batches nested in the row, so
-    they do not count their items as rows."""
+def row_reporter(*, hide: bool = True) -> RowCounter | None:
+    """For a scorer's batch: the counter its rows report to, or None. Called once per row inside
+    that row's own task, it also hides the counter from batches nested in the row (they must not
+    count their items as rows); ``hide=False`` only looks (then run each row in :func:`uncounted`)."""
     counter = _ROWS.get()
-    if counter is not None:
+    if counter is not None and hide:
         _ROWS.set(None)
     return counter
+
+
+@contextmanager
+def uncounted() -> Iterator[None]:
+    """Within the block, finished batch items are not counted as rows of a progress display."""
+    token = _ROWS.set(None)
+    try:
+        yield
+    finally:
+        _ROWS.reset(token)
 
 
 def _duration(seconds: float) -> str:
