@@ -128,7 +128,8 @@ class Progress:
             head += f" {self.unit}"
         parts = [head]
         if self.done > self._start_done and elapsed >= 1.0:  # a rate over less than a second is noise
-            parts.append(f"{rate:.1f} {self.unit}/s")
+            one = self.unit[:-1] if self.unit.endswith("s") else self.unit
+            parts.append(f"{rate:.1f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.0f} s/{one}")
             if self.total and rate > 0 and self.done < self.total:
                 parts.append(f"ETA {_duration((self.total - self.done) / rate)}")
         return " | ".join(parts + self._problems())
