@@ -297,9 +297,7 @@ def as_tlm_options(
         else:
             inner = TLMOptions(None, None, options)
     else:
-        raise InvalidOptionError(
-            "options", _redact(options), "a dict of option keys, a TLMOptions, or None"
-        )
+        raise InvalidOptionError("options", _redact(options), "a dict of option keys, a TLMOptions, or None")
     for name, given, inside in (("quality_preset", quality_preset, inner.quality_preset), ("task", task, inner.task)):
         if given is not None and inside is not None and given != inside:
             raise InvalidOptionError(

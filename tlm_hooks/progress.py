@@ -22,7 +22,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-__all__ = ["Progress", "progress", "progress_enabled", "counting_rows", "row_reporter", "uncounted", "RowCounter", "ENV_VAR"]
+__all__ = [
+    "Progress",
+    "progress",
+    "progress_enabled",
+    "counting_rows",
+    "row_reporter",
+    "uncounted",
+    "RowCounter",
+    "ENV_VAR",
+]
 
 ENV_VAR = "TLM_HOOKS_PROGRESS"
 _OFF = frozenset({"0", "false", "no", "off"})
