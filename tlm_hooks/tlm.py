@@ -42,8 +42,8 @@ class TLM:
 
     def __init__(
         self,
-        quality_preset: QualityPreset | None = None,
-        task: Task | None = None,
+        quality_preset: QualityPreset | str | None = None,
+        task: Task | str | None = None,
         options: TLMOptions | Mapping[str, Any] | None = None,
         *,
         api_key: str | None = None,
@@ -210,6 +210,7 @@ def _cleanlab_service(api_key: str, options: TLMOptions, timeout: float | None) 
     from .backends.cleanlab import DEFAULT_BASE_URL, CleanlabTLM
 
     settings = dict(options.options)
+    limits: dict[str, Any] = {} if timeout is None else {"timeout": timeout}  # else CleanlabTLM's own default
     if timeout is not None:  # Cleanlab's client tells the service its time budget the same way
         settings["max_timeout"] = timeout
     return CleanlabTLM(
@@ -218,7 +219,7 @@ def _cleanlab_service(api_key: str, options: TLMOptions, timeout: float | None) 
         quality_preset=options.quality_preset or "medium",
         task=options.task or "default",
         options=settings,
-        **({"timeout": timeout} if timeout is not None else {}),
+        **limits,
     )
 
 
