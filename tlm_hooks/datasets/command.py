@@ -29,6 +29,7 @@ EXIT_BAD_ROW = 1
 EXIT_USAGE = 2
 EXIT_FAILED_ROWS = 3
 EXIT_INTERRUPTED = 130  # Ctrl-C (143 after SIGTERM)
+ENGINES: tuple[str, ...] = ("local", "ray")
 
 EPILOG = """\
 scorers:
@@ -96,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("file", metavar="FILE", help="a .csv or .jsonl file (one JSON object per line)")
     data = parser.add_argument_group("input")
-    data.add_argument("--format", choices=FORMATS, help="the file's format (default: from its suffix)")
+    data.add_argument(
+        "--format",
+        choices=(*FORMATS, "parquet"),
+        help="the file's format (default: from its suffix; parquet: --engine ray)",
+    )
     data.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8)")
     data.add_argument("--prompt-col", metavar="C", help="column with the prompt (default: prompt)")
     data.add_argument("--response-col", metavar="C", help="column with the response to score (default: response)")
@@ -126,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", metavar="URL", help="Cleanlab service URL (self-hosted)")
     run.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for a local model")
     run.add_argument(
+        "--calibration",
+        metavar="PROFILE",
+        help="tlm only: a profile from `tlm-hooks calibrate`; scores are then calibrated (the raw one in log)",
+    )
+    run.add_argument(
         "--max-concurrency",
         type=_positive_int,
         metavar="N",
@@ -142,12 +152,51 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--restart", dest="resume", action="store_false", help="score from the start, replacing earlier output"
     )
+    engine = parser.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this process, resumable (default); ray: a Ray cluster (CSV/JSONL/Parquet, local or remote "
+        "paths; pip install 'tlm-hooks[ray]')",
+    )
+    engine.add_argument(
+        "--address", metavar="A", help="--engine ray: the cluster (auto, ray://HOST:PORT; default: start one here)"
+    )
+    engine.add_argument("--actors", type=_positive_int, metavar="N", help="--engine ray: scoring actors (default 2)")
+    engine.add_argument(
+        "--actor-cpus",
+        type=_positive_float,
+        metavar="C",
+        help="--engine ray: CPUs each actor reserves (default 1 for a local judge model, 0.25 for a remote judge)",
+    )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tlm-hooks score``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.engine == "ray":
+        from .ray_command import run  # Ray is imported only here
+
+        args.actors = args.actors or 2
+        return run(args)
+    ray_only = [
+        f for f, v in (("--address", args.address), ("--actors", args.actors), ("--actor-cpus", args.actor_cpus)) if v
+    ]
+    if ray_only or args.format == "parquet":
+        shown = ", ".join(ray_only) or "--format parquet"
+        return _fail(DatasetError(f"{shown} applies to --engine ray; add --engine ray (pip install 'tlm-hooks[ray]')"))
     source = Path(args.file)
     try:
         target = Path(args.out) if args.out else default_output_path(source)
@@ -162,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_url=args.base_url,
             threads=args.threads,
             max_concurrency=args.max_concurrency,
+            calibration=args.calibration,
         )
     except (TLMHooksError, ValueError) as exc:
         return _fail(exc)

@@ -29,12 +29,14 @@ ON_BAD_ROW: tuple[str, ...] = ("skip", "stop")
 
 @dataclass(frozen=True)
 class Scored:
-    """One record with its outcome and, for the summary, its prompt and response text."""
+    """One record with its outcome, for the summary its prompt and response text, and the
+    scorer's result (``None`` for a malformed row)."""
 
     record: Record
     outcome: Outcome
     prompt: str = ""
     response: str = ""
+    result: TrustResult | None = None
 
 
 def outcome_of(result: TrustResult) -> Outcome:
@@ -106,5 +108,6 @@ async def _score(window: list[tuple[Record, ScoreRequest | None, str | None]], s
         if request is None:
             out.append(Scored(record, Outcome.bad_row(record, problem or "unreadable row")))
         else:
-            out.append(Scored(record, outcome_of(next(answers)), preview(request), request.response))
+            result = next(answers)
+            out.append(Scored(record, outcome_of(result), preview(request), request.response, result))
     return out

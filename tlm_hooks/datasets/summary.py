@@ -104,6 +104,10 @@ class Tally:
             if kind in self.errors or len(self.errors) < _KEEP_ERROR_KINDS:
                 self.errors[kind] = (count + 1, example)
 
+    def would_keep(self, score: float) -> bool:
+        """Whether a row with ``score`` would be among the lowest kept (only those need their text)."""
+        return self.keep_lowest > 0 and (len(self._lowest) < self.keep_lowest or -score >= self._lowest[0][0])
+
     def _add_score(self, line: int, where: str, score: float, prompt: str, response: str) -> None:
         self.scored += 1
         self.score_sum += score
