@@ -19,9 +19,17 @@ with openai_server() as (root, model):
         ),
     )
     response = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Who wrote Middlemarch?"}], max_tokens=40)
-    print("answer:", response.choices[0].message.content)
-    print("score: ", round(response.tlm_metadata["trustworthiness_score"], 3), "actions:", response.tlm_metadata.get("fallbacks"))
-    print("waiting for a person:", reviews.qsize())
+    actions = response.tlm_metadata.get("fallbacks") or []
+    print("what the user sees:", response.choices[0].message.content)
+    print("fallbacks that acted:", actions or "none (the first answer was trusted)")
+    if reviews.empty():
+        print("score of that answer:", round(response.tlm_metadata["trustworthiness_score"], 3))
+    else:
+        # tlm_metadata scores the last answer the model gave: here the one handed to a person,
+        # which the user does not see (they get the holding text above)
+        review = reviews.get()
+        print(f"waiting for a person: {review.text!r}")
+        print(f"score of the answer under review: {review.score:.3f} (threshold {review.threshold})")
     tlm_hooks.unpatch(client)
 
     # Any function returning a string can be scored; the result is still a str.
@@ -31,11 +39,13 @@ with openai_server() as (root, model):
         return reply.choices[0].message.content or ""
 
     text = answer("Say hello.")
-    print("function:", isinstance(text, str), repr(text), text.tlm_metadata["trustworthiness_score"])
+    print(f"function returned a str: {isinstance(text, str)}; its score: {text.tlm_metadata['trustworthiness_score']} ({text!r})")
 
     # Fail-closed on low trust: Raise turns it into an exception the app can catch.
     tlm_hooks.patch(client, policy=tlm_hooks.TrustPolicy(threshold=0.999, on_low_trust=[fallbacks.Raise()]))
     try:
         client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Is 1001 prime?"}], max_tokens=24)
     except tlm_hooks.UntrustworthyResponseError as exc:
-        print("raised:", exc)
+        print("raised, the app got no answer:", exc)
+    else:
+        print("score of the answer: above 0.999, so nothing was raised")

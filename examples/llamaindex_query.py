@@ -42,7 +42,7 @@ for question in ("What is the capital of France?", "Which fruit is yellow?"):
     print("  context:    ", scored.context)
     # the handler's RAG score replaces it on the Response once ready
     trust = response.metadata["tlm_metadata"]["trustworthiness_score"]
-    print("  trust score (RAG):", round(trust, 3) if trust is not None else scored.result.error)
+    print("  trust score:", round(trust, 3) if trust is not None else scored.result.error, "(RAG, against the context)")
     print("  groundedness score:", round(scored.result.evals["response_groundedness"]["score"], 3))
 
 handler.close()

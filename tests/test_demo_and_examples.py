@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,16 +41,29 @@ def test_demo_trusts_everything_at_threshold_zero() -> None:
 
 
 CHECKED_SEPARATELY = {"score_mlflow_traces.py"}
+README = EXAMPLES.parent / "README.md"
+
+
+def promised_lines() -> dict[str, str]:
+    """The README's examples table: example file -> the line its output shows ("look for")."""
+    rows = re.findall(r"^\| \[(\w+\.py)\]\(examples/\1\) \|.*\| `([^`]+)` \|$", README.read_text(), re.MULTILINE)
+    return dict(rows)
+
+
+def test_the_readme_promises_a_line_for_every_example() -> None:
+    scripts = {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
+    assert set(promised_lines()) == scripts
 
 
 @pytest.mark.parametrize(
     "script",
     sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_") and p.name not in CHECKED_SEPARATELY),
 )
-def test_example_runs(script: str) -> None:
-    done = subprocess.run([sys.executable, script], cwd=EXAMPLES, capture_output=True, text=True, timeout=240)
+def test_example_runs_and_prints_what_the_readme_promises(script: str) -> None:
+    done = subprocess.run([sys.executable, script], cwd=EXAMPLES, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "score" in done.stdout
+    assert promised_lines()[script] in done.stdout, done.stdout[-2000:]
 
 
 def test_score_mlflow_traces_example_scores_every_logged_trace(tmp_path: Path) -> None:
@@ -60,7 +74,7 @@ def test_score_mlflow_traces_example_scores_every_logged_trace(tmp_path: Path) -
         [sys.executable, "score_mlflow_traces.py"], cwd=EXAMPLES, capture_output=True, text=True, timeout=400, env=env
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "3 seen, 3 scored" in done.stdout, done.stdout
+    assert promised_lines()["score_mlflow_traces.py"] in done.stdout, done.stdout
     scores = [float(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("score ")]
     assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores), done.stdout
     assert not (EXAMPLES / "mlruns").exists()  # the throwaway store kept its artifacts to itself

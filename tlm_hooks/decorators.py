@@ -11,7 +11,7 @@ from ._guard import is_unhooked
 from .adapters.function import FunctionAdapter, PromptFrom
 from .hooks.config import HookConfig
 from .hooks.pipeline import HookedCall, finish_async, finish_sync
-from .options import QualityPreset, Task, TLMOptions, deep_merge
+from .options import QualityPreset, Task, TLMOptions, as_tlm_options, deep_merge
 from .policy import TrustPolicy
 from .scorers.base import Scorer
 
@@ -77,12 +77,12 @@ def with_tlm_options(
     *,
     quality_preset: QualityPreset | None = None,
     task: Task | None = None,
-    options: Mapping[str, Any] | None = None,
+    options: TLMOptions | Mapping[str, Any] | None = None,
 ) -> Callable[[F], F]:
     """Add TLM options to every call's ``extra_body`` (for a ``create`` that talks to a TLM
     backend). Options are validated here, once; the caller's own ``extra_body`` is deep-merged
     over them (what the caller passes wins) and never modified."""
-    body = TLMOptions(quality_preset, task, options or {}).to_body()
+    body = as_tlm_options(quality_preset, task, options).to_body()
 
     def merged(kwargs: dict[str, Any]) -> dict[str, Any]:
         caller = kwargs.get("extra_body")

@@ -168,8 +168,8 @@ def run(questions: Sequence[str] = QUESTIONS, *, threshold: float = 0.6, max_tok
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tlm-hooks demo", description="Run the three workflows on the embedded local model.")
-    parser.add_argument("--threshold", type=float, default=0.6, help="trust threshold in [0, 1] (default 0.6)")
-    parser.add_argument("--max-tokens", type=int, default=48, help="answer length limit (default 48)")
+    parser.add_argument("-t", "--threshold", type=float, default=0.6, help="trust threshold in [0, 1] (default 0.6)")
+    parser.add_argument("-n", "--max-tokens", type=int, default=48, help="answer length limit (default 48)")
     args = parser.parse_args(argv)
     if not 0.0 <= args.threshold <= 1.0:
         parser.error(f"--threshold must be between 0 and 1, got {args.threshold}")

@@ -26,6 +26,7 @@ __all__ = [
     "Task",
     "TLMOptions",
     "deep_merge",
+    "as_tlm_options",
 ]
 
 QualityPreset = Literal["best", "high", "medium", "low", "base"]
@@ -258,3 +259,64 @@ class TLMOptions:
         if "model_provider" in shown:
             shown["model_provider"] = _redact(shown["model_provider"])
         return f"TLMOptions(quality_preset={self.quality_preset!r}, task={self.task!r}, options={shown!r})"
+
+
+_BODY_KEYS = ("quality_preset", "task", "options")
+
+
+def as_tlm_options(
+    quality_preset: QualityPreset | str | None = None,
+    task: Task | str | None = None,
+    options: TLMOptions | Mapping[str, Any] | None = None,
+    *,
+    default_preset: QualityPreset | None = None,
+    default_task: Task | None = None,
+) -> TLMOptions:
+    """The one way ``patch``, ``route``, ``TLM``, ``TLMScorer`` and ``score_completion`` read
+    their TLM settings: ``quality_preset`` and ``task`` as arguments (as in Cleanlab's
+    ``TLM(quality_preset, task=..., options=...)``) and ``options`` as
+
+    - a dict of option keys (``{"model": ..., "log": [...]}``, Cleanlab's ``TLMOptions`` dict), or
+    - a :class:`TLMOptions`, or a body-style dict (``{"quality_preset":…, "task":…, "options":…}``).
+
+    A preset or task given both ways must agree (else :class:`InvalidOptionError` says which
+    to drop); a dict mixing body keys with option keys is refused. What is still unset takes
+    ``default_preset`` / ``default_task``. Nothing given is modified.
+    """
+    if options is None:
+        inner = TLMOptions()
+    elif isinstance(options, TLMOptions):
+        inner = options
+    elif isinstance(options, Mapping):
+        body = [key for key in options if key in _BODY_KEYS]
+        if body and len(body) != len(options):
+            other = next(key for key in options if key not in _BODY_KEYS)
+            raise InvalidOptionError(
+                f"options.{other}",
+                _redact(options[other]),
+                f"option keys only, or a body-style dict with only {_one_of(_BODY_KEYS)}; "
+                f"this dict mixes both (put the option keys under 'options', or pass {body[0]}= "
+                "as its own argument)",
+            )
+        if body:
+            inner = TLMOptions(options.get("quality_preset"), options.get("task"), options.get("options") or {})
+        else:
+            inner = TLMOptions(None, None, options)
+    else:
+        raise InvalidOptionError("options", _redact(options), "a dict of option keys, a TLMOptions, or None")
+    for name, given, inside in (("quality_preset", quality_preset, inner.quality_preset), ("task", task, inner.task)):
+        if given is not None and inside is not None and given != inside:
+            raise InvalidOptionError(
+                name,
+                given,
+                f"one {name}: options= already sets {name}={inside!r}; give it in one place only",
+            )
+    return TLMOptions(
+        _first(quality_preset, inner.quality_preset, default_preset),  # type: ignore[arg-type]
+        _first(task, inner.task, default_task),  # type: ignore[arg-type]
+        inner.options,
+    )
+
+
+def _first(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._guard import unhooked
 from .hooks.deadline import ascore_within, score_within
-from .options import TLMOptions
+from .options import QualityPreset, Task, TLMOptions, as_tlm_options
 from .policy import DEFAULT_SCORE_TIMEOUT, check_score_timeout
 from .scorers.base import Scorer
 
@@ -15,7 +15,7 @@ __all__ = ["score_completion", "ascore_completion"]
 
 
 def _prepare(
-    response: Any, scorer: Scorer | Callable[..., Any] | None, options: Any, create_kwargs: Mapping[str, Any]
+    response: Any, scorer: Scorer | Callable[..., Any] | None, chosen: TLMOptions, create_kwargs: Mapping[str, Any]
 ) -> tuple[Scorer, Any]:
     from .hooks.api import _scorer_for
 
@@ -26,7 +26,6 @@ def _prepare(
 
     if adapter.kind(response) != "completion":
         raise TypeError(f"score_completion needs a ChatCompletion (not a stream), got {type(response).__name__}")
-    chosen = TLMOptions.coerce(options)
     active = _scorer_for(scorer, chosen)  # before reading the response: bad options fail first
     return active, adapter.score_request(create_kwargs, response, chosen)
 
@@ -35,6 +34,8 @@ def score_completion(
     response: Any,
     *,
     scorer: Scorer | Callable[..., Any] | None = None,
+    quality_preset: QualityPreset | None = None,
+    task: Task | None = None,
     options: TLMOptions | Mapping[str, Any] | None = None,
     score_timeout: float | None = DEFAULT_SCORE_TIMEOUT,
     **create_kwargs: Any,
@@ -42,8 +43,8 @@ def score_completion(
     """Score an existing ``ChatCompletion`` given the ``create()`` arguments that produced it.
 
     Returns the ``tlm_metadata`` dict (``{"trustworthiness_score": ..., "log": {...}}``);
-    ``response`` is not modified. ``options`` is a ``TLMOptions`` or a body-style dict
-    (``{"quality_preset": ..., "options": {...}}``). The scorer is chosen as by
+    ``response`` is not modified. ``quality_preset``, ``task`` and ``options`` are read as by
+    :func:`tlm_hooks.patch` (``options``: a dict of option keys or a ``TLMOptions``). The scorer is chosen as by
     :func:`tlm_hooks.patch`: ``LogprobScorer`` unless ``options`` ask for more (a preset above
     ``base``, a task, options other than ``log``), then ``TLMScorer`` at that preset, judging with
     ``options.model`` or else the embedded model. Scorer errors raise here, and so does a score
@@ -51,7 +52,8 @@ def score_completion(
     ``None``: no limit).
     """
     check_score_timeout(score_timeout)
-    active, request = _prepare(response, scorer, options, create_kwargs)
+    chosen = as_tlm_options(quality_preset, task, options)
+    active, request = _prepare(response, scorer, chosen, create_kwargs)
     with unhooked():
         return score_within(active, request, score_timeout).to_dict()
 
@@ -60,12 +62,15 @@ async def ascore_completion(
     response: Any,
     *,
     scorer: Scorer | Callable[..., Any] | None = None,
+    quality_preset: QualityPreset | None = None,
+    task: Task | None = None,
     options: TLMOptions | Mapping[str, Any] | None = None,
     score_timeout: float | None = DEFAULT_SCORE_TIMEOUT,
     **create_kwargs: Any,
 ) -> dict[str, Any]:
     """Async form of :func:`score_completion`."""
     check_score_timeout(score_timeout)
-    active, request = _prepare(response, scorer, options, create_kwargs)
+    chosen = as_tlm_options(quality_preset, task, options)
+    active, request = _prepare(response, scorer, chosen, create_kwargs)
     with unhooked():
         return (await ascore_within(active, request, score_timeout)).to_dict()

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..datasets.columns import Columns, RowProblem
-from ..datasets.progress import Progress
+from ..progress import Progress, counting_rows
 from ..scorers.base import Scorer
 from ..types import ScoreRequest, TrustResult
 from .errors import CalibrationError, name_rows
@@ -37,12 +37,12 @@ async def ascore_rows(
     if reporter is not None:
         reporter.start()
     try:
-        for start in range(0, len(requests), BATCH):
-            batch = list(requests[start : start + BATCH])
-            done = list(await scorer.ascore_batch(batch))
-            results.extend(done)
-            if reporter is not None:
-                reporter.advance(len(batch), failed=sum(not r.ok for r in done))
+        with counting_rows(reporter) as counter:  # rows advance the display as they finish
+            for start in range(0, len(requests), BATCH):
+                batch = list(requests[start : start + BATCH])
+                done = list(await scorer.ascore_batch(batch))
+                results.extend(done)
+                counter.settle(len(batch), failed=sum(not r.ok for r in done))
     finally:
         if reporter is not None:
             reporter.finish()

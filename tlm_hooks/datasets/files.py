@@ -10,12 +10,12 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress, counting_rows
 from ..scorers.base import Scorer
 from .columns import Columns, preview
 from .errors import DatasetError, ResumeError
 from .histogram import require_matplotlib, write_histogram
 from .loop import OnBadRow, check_loop_args, score_windows
-from .progress import Progress
 from .rows import Record, RowReader, count_records, detect_format
 from .scorer_choice import as_scorer, describe_scorer
 from .summary import Summary, Tally
@@ -161,23 +161,24 @@ async def ascore_file(
         try:
             if reporter is not None:
                 reporter.start(tally.rows)
-            async for window in score_windows(
-                records, columns, chosen_scorer, batch_size=batch_size, on_bad_row=on_bad_row
-            ):
-                failed = bad = 0
-                for item in window:
-                    output.append(item.record, item.outcome)
-                    tally.add(item.record.line, item.record.where, item.outcome, item.prompt, item.response)
-                    bad += item.outcome.is_bad_row
-                    failed += item.outcome.score is None and not item.outcome.is_bad_row
-                output.commit()
-                if reporter is not None:
+            with counting_rows(reporter) as counter:  # rows advance the display as they finish
+                async for window in score_windows(
+                    records, columns, chosen_scorer, batch_size=batch_size, on_bad_row=on_bad_row
+                ):
+                    failed = bad = 0
                     for item in window:
-                        if item.outcome.is_bad_row and shown_bad < _SHOW_BAD_ROWS:
-                            shown_bad += 1
-                            more = " (further bad rows are only counted)" if shown_bad == _SHOW_BAD_ROWS else ""
-                            reporter.note(f"skipped {item.outcome.error}{more}")
-                    reporter.advance(len(window), failed=failed, bad=bad)
+                        output.append(item.record, item.outcome)
+                        tally.add(item.record.line, item.record.where, item.outcome, item.prompt, item.response)
+                        bad += item.outcome.is_bad_row
+                        failed += item.outcome.score is None and not item.outcome.is_bad_row
+                    output.commit()
+                    if reporter is not None:
+                        for item in window:
+                            if item.outcome.is_bad_row and shown_bad < _SHOW_BAD_ROWS:
+                                shown_bad += 1
+                                more = " (further bad rows are only counted)" if shown_bad == _SHOW_BAD_ROWS else ""
+                                reporter.note(f"skipped {item.outcome.error}{more}")
+                    counter.settle(len(window), failed=failed, bad=bad)
             output.finish()
         finally:
             output.close()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..progress import Progress, counting_rows
 from ..scorers.base import Scorer
 from .columns import Columns
 from .errors import DatasetError
 from .loop import OnBadRow, check_loop_args, score_windows
-from .progress import Progress
 from .rows import Record
 from .scorer_choice import as_scorer
 from .sync import run_to_end
@@ -86,14 +86,16 @@ async def ascore_dataframe(
         reporter.start()
     try:
         records = _records(df, batch_size)
-        async for window in score_windows(records, columns, chosen, batch_size=batch_size, on_bad_row=on_bad_row):
-            for item in window:
-                scores.append(item.outcome.score)
-                explanations.append(item.outcome.explanation)
-                errors.append(item.outcome.error)
-            if reporter is not None:
+        with counting_rows(reporter) as counter:  # rows advance the display as they finish
+            async for window in score_windows(
+                records, columns, chosen, batch_size=batch_size, on_bad_row=on_bad_row
+            ):
+                for item in window:
+                    scores.append(item.outcome.score)
+                    explanations.append(item.outcome.explanation)
+                    errors.append(item.outcome.error)
                 failed = sum(1 for item in window if item.outcome.score is None and not item.outcome.is_bad_row)
-                reporter.advance(len(window), failed=failed, bad=sum(item.outcome.is_bad_row for item in window))
+                counter.settle(len(window), failed=failed, bad=sum(item.outcome.is_bad_row for item in window))
     finally:
         if reporter is not None:
             reporter.finish()

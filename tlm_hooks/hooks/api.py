@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ..errors import InvalidOptionError, PatchError
-from ..options import QualityPreset, Task, TLMOptions
+from ..options import QualityPreset, Task, TLMOptions, as_tlm_options
 from ..policy import TrustPolicy
 from ..scorers.base import Scorer
 from ..scorers.function import FunctionScorer
@@ -90,11 +90,7 @@ def _scorer_for(scorer: Scorer | Callable[..., Any] | None, options: TLMOptions)
 
 
 def _options(options: TLMOptions | Mapping[str, Any] | None, quality_preset: Any, task: Any) -> TLMOptions:
-    if isinstance(options, TLMOptions):
-        if quality_preset is not None or task is not None:
-            return TLMOptions(quality_preset or options.quality_preset, task or options.task, options.options)
-        return options
-    return TLMOptions(quality_preset, task, options or {})
+    return as_tlm_options(quality_preset, task, options)  # the one rule, shared with TLM and TLMScorer
 
 
 def _register(client: Any, config: HookConfig) -> None:
@@ -116,7 +112,8 @@ def patch(
 
     ``scorer`` defaults to :class:`LogprobScorer` (no extra LLM call), or to ``TLMScorer`` when
     ``quality_preset``/``task``/``options`` ask for more than token probabilities; a plain
-    function ``fn(request) -> float`` is accepted too. ``options`` (validated now) reach the
+    function ``fn(request) -> float`` is accepted too. ``options`` (a dict of option keys or a
+    ``TLMOptions``; see :func:`tlm_hooks.options.as_tlm_options`), validated now, reach the
     scorer as ``request.options``. Patching again replaces the configuration; it never wraps twice.
     """
     chosen = _options(options, quality_preset, task)

@@ -16,6 +16,8 @@ from itertools import islice
 from typing import Any
 
 from ..errors import InvalidOptionError
+from ..progress import Progress, counting_rows
+from ..progress import progress as display
 from ..scorers.base import Scorer
 from ..scorers.function import FunctionScorer
 from ..scorers.logprob import LogprobScorer
@@ -163,18 +165,37 @@ def score_backlog(
     write: WriteBack,
     summary: ScoringSummary,
     progress: Callable[[ScoringSummary], Any] | None = None,
+    show_progress: bool | None = None,
+    label: str = "scoring traces",
 ) -> ScoringSummary:
     """Score ``records`` ``batch_size`` at a time and hand each scored batch to ``write``.
 
     ``write`` returns the records it could not write (with the error); those count as failed.
-    Failed scores are not written, so the next run tries them again.
+    Failed scores are not written, so the next run tries them again. ``show_progress`` is the
+    progress display's switch (:func:`tlm_hooks.progress.progress`); ``progress`` is called with
+    the summary after each batch.
     """
+    with display(None, label, show=show_progress, unit="traces") as bar:
+        return _score_backlog(records, scorer, batch_size, write, summary, progress, bar)
+
+
+def _score_backlog(
+    records: Iterator[Record],
+    scorer: Scorer,
+    batch_size: int,
+    write: WriteBack,
+    summary: ScoringSummary,
+    progress: Callable[[ScoringSummary], Any] | None,
+    bar: Progress,
+) -> ScoringSummary:
     started = time.perf_counter()
     while True:
         batch = list(islice(records, batch_size))
         if not batch:
             break
-        results = scorer.score_batch([record.request for record in batch])
+        with counting_rows(bar) as counter:  # traces advance the display as they finish
+            results = scorer.score_batch([record.request for record in batch])
+        counter.settle(len(batch), failed=sum(not r.ok for r in results))
         if len(results) != len(batch):
             raise RuntimeError(
                 f"{type(scorer).__name__}.score_batch returned {len(results)} results for {len(batch)} requests"

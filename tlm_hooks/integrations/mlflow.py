@@ -103,6 +103,7 @@ def score_mlflow_traces(
     explanation_tag: str = "explanation",
     feedback_name: str | None = "trust_score",
     progress: Callable[[ScoringSummary], Any] | None = None,
+    show_progress: bool | None = None,
 ) -> ScoringSummary:
     """Score the traces of one experiment and write each score back onto its trace.
 
@@ -159,7 +160,10 @@ def score_mlflow_traces(
                 failed.append((record, exc))
         return failed
 
-    return score_backlog(records, engine, batch_size=batch_size, write=write, summary=summary, progress=progress)
+    return score_backlog(
+        records, engine, batch_size=batch_size, write=write, summary=summary, progress=progress,
+        show_progress=show_progress,
+    )
 
 
 def _experiment_id(client: Any, experiment_id: str | int | None, name: str | None) -> str:

@@ -56,6 +56,7 @@ def score_phoenix_spans(
     overwrite: bool = False,
     progress: Callable[[ScoringSummary], Any] | None = None,
     timeout: float = 60.0,
+    show_progress: bool | None = None,
 ) -> ScoringSummary:
     """Score the spans of a Phoenix project and log each score as a span annotation.
 
@@ -68,8 +69,9 @@ def score_phoenix_spans(
     embedded local model, with explanations) scores ``batch_size`` spans at a time. Each score
     is logged as annotation ``annotation_name`` with the score, the explanation and the label
     ``trustworthy``/``untrustworthy`` (score >= ``threshold`` or not). Spans that already have
-    that annotation are skipped unless ``overwrite`` (which replaces it). Returns a
-    :class:`ScoringSummary`.
+    that annotation are skipped unless ``overwrite`` (which replaces it). A progress display
+    runs on a terminal (``show_progress``: True also in logs, False never; see
+    :mod:`tlm_hooks.progress`). Returns a :class:`ScoringSummary`.
     """
     if not isinstance(project_name, str) or not project_name:
         raise InvalidOptionError("project_name", project_name, "a non-empty project name")
@@ -109,7 +111,10 @@ def score_phoenix_spans(
             return [(record, exc) for record, _ in batch]
         return []
 
-    return score_backlog(records, engine, batch_size=batch_size, write=write, summary=summary, progress=progress)
+    return score_backlog(
+        records, engine, batch_size=batch_size, write=write, summary=summary, progress=progress,
+        show_progress=show_progress, label=f"scoring spans of {project_name}",
+    )
 
 
 def _names(key: str, value: str | Sequence[str] | None) -> list[str]:

@@ -11,6 +11,7 @@ from .._run import run_sync
 from ..llm.base import ChatBackend, Generation
 from ..llm.resolve import resolve_backend
 from ..options import TLMOptions
+from ..progress import row_reporter
 from ..scorers.base import Scorer
 from ..scorers.signals.presets import Plan, plan_for
 from ..scorers.tlm import TLMScorer
@@ -124,12 +125,16 @@ class TrustworthyRAG:
         limit = asyncio.Semaphore(self.max_concurrency)
 
         async def one(item: RagItem) -> RAGResult:
+            rows = row_reporter()  # a progress display advances as each item finishes
             async with limit:
                 try:
-                    return await self._score_item(item)
+                    result = await self._score_item(item)
                 except Exception as exc:  # a bug, not a judge failure: still only this item's
                     logger.warning("tlm-hooks: TrustworthyRAG failed on one batch item: %s", exc)
-                    return self._failed(exc)
+                    result = self._failed(exc)
+            if rows is not None:
+                rows.finished(result.trustworthiness_score is not None)
+            return result
 
         return list(await asyncio.gather(*(one(item) for item in checked)))
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 from .._run import run_sync
+from ..progress import row_reporter, uncounted
 from ..types import ScoreRequest, TrustResult
 
 __all__ = ["Scorer", "BaseScorer"]
@@ -68,10 +69,19 @@ class BaseScorer:
         items = list(requests)
         if type(self).score is BaseScorer.score:  # async-native: one loop for the whole batch
             return run_sync(self.ascore_batch(items))
+        rows = row_reporter(hide=False)  # a progress display advances as each row finishes
+
+        def one(item: ScoreRequest) -> TrustResult:
+            with uncounted():
+                result = self._score_safely(item)
+            if rows is not None:
+                rows.finished(result.ok)
+            return result
+
         if len(items) <= 1 or self.max_concurrency <= 1:
-            return [self._score_safely(item) for item in items]
+            return [one(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items))) as pool:
-            return list(pool.map(self._score_safely, items))
+            return list(pool.map(one, items))
 
     async def ascore_batch(self, requests: Sequence[ScoreRequest]) -> list[TrustResult]:
         """Async form of :meth:`score_batch`."""
@@ -79,12 +89,16 @@ class BaseScorer:
         limit = asyncio.Semaphore(max(1, self.max_concurrency))
 
         async def one(item: ScoreRequest) -> TrustResult:
+            rows = row_reporter()  # a progress display advances as each row finishes
             async with limit:
                 try:
-                    return await self.ascore(item)
+                    result = await self.ascore(item)
                 except Exception as exc:
                     logger.warning("tlm-hooks: scoring one batch item failed: %s", exc)
-                    return TrustResult.failed(exc)
+                    result = TrustResult.failed(exc)
+            if rows is not None:
+                rows.finished(result.ok)
+            return result
 
         return list(await asyncio.gather(*(one(item) for item in requests)))
 

@@ -15,7 +15,7 @@ from ..llm.base import ChatBackend, Generation
 from ..llm.failures import is_context_overflow, short_reason
 from ..llm.resolve import resolve_backend
 from ..llm.usage import Usage, metered
-from ..options import TLMOptions, deep_merge
+from ..options import TLMOptions, as_tlm_options, deep_merge
 from ..types import ScoreRequest, TrustResult, content_text
 from .asked import disabled, score_as_asked
 from .base import BaseScorer
@@ -55,9 +55,10 @@ _SHORT_CHARS = 1500  # question and answer of a reflection re-asked after a cont
 class TLMScorer(BaseScorer):
     """Score responses with the three TLM signals on a judge model.
 
-    ``quality_preset`` sets how much work a score does (see ``signals.presets.PRESET_PLANS``),
-    ``task`` picks the signal weights, ``options`` are TLM options (``log``,
-    ``num_self_reflections``, ``similarity_measure``, ``model``, ...). The judge is, in order:
+    ``quality_preset`` (default ``medium``) sets how much work a score does (see
+    ``signals.presets.PRESET_PLANS``), ``task`` (default ``default``) picks the signal weights,
+    ``options`` are TLM options (``log``, ``num_self_reflections``, ``similarity_measure``,
+    ``model``, ...) as a dict or a :class:`TLMOptions` (see :func:`tlm_hooks.options.as_tlm_options`). The judge is, in order:
     ``options.model``/``model_provider``, ``judge``, the hooked client that produced the response,
     the embedded local model. Up to ``max_concurrency`` judge calls of one score (and items of
     one batch) run at once. Failures come back as failed results, never as exceptions.
@@ -72,9 +73,9 @@ class TLMScorer(BaseScorer):
 
     def __init__(
         self,
-        quality_preset: str = "medium",
-        task: str = "default",
-        options: Mapping[str, Any] | None = None,
+        quality_preset: str | None = None,
+        task: str | None = None,
+        options: TLMOptions | Mapping[str, Any] | None = None,
         *,
         judge: ChatBackend | None = None,
         max_concurrency: int = 8,
@@ -84,7 +85,7 @@ class TLMScorer(BaseScorer):
     ) -> None:
         self.cache = open_cache(cache)
         self.prices = check_prices(prices)
-        self.tlm_options = TLMOptions(quality_preset, task, dict(options or {}))  # type: ignore[arg-type]
+        self.tlm_options = as_tlm_options(quality_preset, task, options, default_preset="medium", default_task="default")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
         self.judge = judge

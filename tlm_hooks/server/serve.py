@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a TLM-compatible backend: OpenAI/Azure chat completions with tlm_metadata, "
         "and TLM's REST API.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    parser.add_argument("-H", "--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("-p", "--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     parser.add_argument(
         "--api-key",
         action="append",
@@ -95,12 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve without API keys: anyone who can reach the port can use the model",
     )
     parser.add_argument(
+        "-m",
         "--model",
         default="local",
         help="'local' (the embedded SmolLM2 model, default), a .gguf path, or the base URL "
         "of an OpenAI-compatible server (http(s)://host/v1)",
     )
     parser.add_argument(
+        "-t",
         "--threads",
         type=_positive_int,
         default=None,
