@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -103,7 +104,20 @@ def _llamaindex(obj: Any) -> Any:
     return patcher_for(obj)
 
 
+# -- litellm (the module and Routers) is hooked by tlm_hooks.integrations.litellm --
+def _litellm(obj: Any) -> Any:
+    """The litellm hook family when ``obj`` is the litellm module or a Router, else None."""
+    if "litellm" not in sys.modules:
+        return None
+    from ..integrations.litellm.patching import FAMILY
+
+    return FAMILY if FAMILY.claims(obj) else None
+
+
 def _register(client: Any, config: HookConfig) -> None:
+    if (family := _litellm(client)) is not None:
+        family.register(client, config)
+        return
     if (llamaindex := _llamaindex(client)) is not None:
         llamaindex.register(client, config)
         return
@@ -157,6 +171,8 @@ def route(
 
 def unpatch(client: Any) -> bool:
     """Stop hooking ``client`` (patched or routed); returns whether it was hooked."""
+    if (family := _litellm(client)) is not None:
+        return family.unregister(client)  # type: ignore[no-any-return]
     if (llamaindex := _llamaindex(client)) is not None:
         return llamaindex.unregister(client)  # type: ignore[no-any-return]
     sdk = _sdk_of(client)
@@ -184,11 +200,18 @@ def patch_all(
     """
     chosen = _options(options, quality_preset, task)
     config = HookConfig("score", policy or TrustPolicy(), _scorer_for(scorer, chosen), chosen)
+    from ..integrations.litellm.patching import FAMILY as LITELLM
+
     if sdks is None:
         sdks = tuple(sdk for sdk in ADAPTER_MODULES if _importable(sdk))
+        sdks += ("litellm",) if LITELLM.available() else ()
     for sdk in sdks:
-        if sdk not in ADAPTER_MODULES:
-            raise PatchError(f"unknown sdk {sdk!r}: allowed {', '.join(map(repr, ADAPTER_MODULES))}")
+        if sdk not in ADAPTER_MODULES and sdk != "litellm":
+            allowed = ", ".join(map(repr, (*ADAPTER_MODULES, "litellm")))
+            raise PatchError(f"unknown sdk {sdk!r}: allowed {allowed}")
+    if "litellm" in sdks:
+        LITELLM.install_global(config)
+        sdks = tuple(sdk for sdk in sdks if sdk != "litellm")
     with REGISTRY.lock:
         for sdk in sdks:
             install(sdk)
@@ -236,12 +259,16 @@ def unpatch_all() -> None:
 
         if (llamaindex := loaded_patcher()) is not None:
             llamaindex.unpatch_all()
+        if (litellm := sys.modules.get("tlm_hooks.integrations.litellm.patching")) is not None:
+            litellm.FAMILY.uninstall_all()
         for sdk in ADAPTER_MODULES:
             uninstall(sdk)
 
 
 def is_patched(client: Any) -> bool:
     """True when calls of ``client`` are hooked (by :func:`patch`, :func:`route` or :func:`patch_all`)."""
+    if (family := _litellm(client)) is not None:
+        return family.is_registered(client)  # type: ignore[no-any-return]
     if (llamaindex := _llamaindex(client)) is not None:
         return llamaindex.is_registered(client)  # type: ignore[no-any-return]
     try:
