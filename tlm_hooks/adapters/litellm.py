@@ -15,9 +15,10 @@ from typing import Any
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from litellm.types.utils import ModelResponse, ModelResponseStream
 
-from ..types import TrustResult
+from ..options import TLMOptions
+from ..types import ScoreRequest, TokenLogprob, TrustResult
 from .base import ResultKind
-from .openai import OpenAIAdapter, _MetadataAttribute
+from .openai import OpenAIAdapter, _MetadataAttribute, _plain, is_given
 
 __all__ = ["LiteLLMAdapter", "SYNC", "ASYNC", "HIDDEN_PARAMS_KEY"]
 
@@ -60,6 +61,33 @@ class LiteLLMAdapter(OpenAIAdapter):
         if isinstance(result, CustomStreamWrapper):
             return "async_stream" if self.is_async else "stream"
         return "other"
+
+    def score_request(
+        self, kwargs: Mapping[str, Any], response: Any, options: TLMOptions | None, source_client: Any = None
+    ) -> ScoreRequest:
+        # litellm's Choices has no `logprobs` attribute at all when there were none
+        choice = response.choices[0] if response.choices else None
+        content = getattr(getattr(choice, "logprobs", None), "content", None)
+        calls = getattr(getattr(choice, "message", None), "tool_calls", None)
+        messages: Any = kwargs.get("messages")
+        tools: Any = kwargs.get("tools")
+        model = kwargs.get("model")
+        return ScoreRequest(
+            response=self.text_of(response),
+            messages=tuple(_plain(m) for m in messages) if is_given(messages) else None,
+            prompt=None if is_given(messages) else "",
+            tools=tuple(_plain(t) for t in tools) if is_given(tools) else None,
+            model=model if isinstance(model, str) else getattr(response, "model", None),
+            response_logprobs=tuple(
+                TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in (t.top_logprobs or ())))
+                for t in content
+            )
+            if content
+            else None,
+            tool_calls=tuple(_plain(c) for c in calls) if calls else None,
+            options=options,
+            source_client=source_client,
+        )
 
     def attach(self, response: Any, result: TrustResult) -> Any:
         """``tlm_metadata`` as on OpenAI responses (an attribute outside ``model_dump``), and the
