@@ -17,14 +17,26 @@ litellm = pytest.importorskip("litellm", reason="litellm is not installed (extra
 from tlm_hooks.hooks import pipeline  # noqa: E402
 
 
+def _no_callbacks() -> None:
+    """Empty every callback list: litellm copies ``litellm.callbacks`` into its per-event lists
+    and keeps one callback per class there, so a later test's callbacks would not be added."""
+    for name in ("callbacks", "input_callback", "success_callback", "failure_callback"):
+        setattr(litellm, name, [])
+    for name in ("_async_success_callback", "_async_failure_callback", "_async_input_callback"):
+        if hasattr(litellm, name):
+            setattr(litellm, name, [])
+
+
 @pytest.fixture(autouse=True)
 def _quiet_litellm() -> Iterator[None]:
     """No "Give Feedback" banners on errors; no callbacks left over from another test."""
-    before = litellm.suppress_debug_info, list(litellm.callbacks)
+    before = litellm.suppress_debug_info
     litellm.suppress_debug_info = True
+    _no_callbacks()
     pipeline._NO_LOGPROBS.clear()
     yield
-    litellm.suppress_debug_info, litellm.callbacks = before[0], before[1]
+    _no_callbacks()
+    litellm.suppress_debug_info = before
     pipeline._NO_LOGPROBS.clear()
 
 
