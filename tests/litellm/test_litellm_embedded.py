@@ -38,7 +38,12 @@ def server() -> Iterator[ServeProcess]:
 
 
 def _provider(server: ServeProcess) -> dict[str, Any]:
-    return {"model": f"openai/{server.served_model}", "api_base": f"{server.base_url}/v1", "api_key": KEY, "timeout": 300}
+    return {
+        "model": f"openai/{server.served_model}",
+        "api_base": f"{server.base_url}/v1",
+        "api_key": KEY,
+        "timeout": 300,
+    }
 
 
 def _score(metadata: Any) -> float:
