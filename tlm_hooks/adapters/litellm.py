@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
-from litellm.types.utils import ModelResponse, ModelResponseStream
+from litellm.types.utils import Delta, ModelResponse, ModelResponseStream, StreamingChoices
 
 from ..options import TLMOptions
 from ..types import ScoreRequest, TokenLogprob, TrustResult
@@ -107,19 +107,19 @@ class LiteLLMAdapter(OpenAIAdapter):
 
     # -- streams ----------------------------------------------------------------------------
 
-    def accumulate(self, chunks: Sequence[Any]) -> ModelResponse:
+    def accumulate(self, chunks: Sequence[Any]) -> Any:
         """A ``ModelResponse`` assembled from litellm's ``ModelResponseStream`` chunks (first
         choice's text, logprobs and tool calls; the backend's ``tlm_metadata`` if a chunk carried it)."""
         chat = super().accumulate(chunks)
         # the backend's tlm_metadata stays an extra field, as on a plain (non-streamed) answer
         return ModelResponse(**chat.model_dump(exclude_none=True))
 
-    def text_chunk(self, template: Any, text: str) -> ModelResponseStream:
+    def text_chunk(self, template: Any, text: str) -> Any:
         return ModelResponseStream(
             id=getattr(template, "id", None) or "",
             created=getattr(template, "created", None) or 0,
             model=getattr(template, "model", None) or "",
-            choices=[{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+            choices=[StreamingChoices(index=0, delta=Delta(content=text), finish_reason=None)],
         )
 
 

@@ -102,9 +102,10 @@ class TLMCallback(CustomLogger):  # type: ignore[misc]
     def _done(self, kwargs: Mapping[str, Any], result: Any) -> dict[str, Any] | None:
         """The score this call already has (from ``wait=True``, or a second logging hook)."""
         call_id = kwargs.get("litellm_call_id")
-        with self._lock:
-            if call_id in self._scored:
-                return self._scored[call_id]
+        if isinstance(call_id, str):
+            with self._lock:
+                if call_id in self._scored:
+                    return self._scored[call_id]
         hidden = getattr(result, "_hidden_params", None) or {}
         data = hidden.get(PAYLOAD_KEY)
         return data if isinstance(data, dict) else None
