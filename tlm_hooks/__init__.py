@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import fallbacks
+from ._guard import unhooked
 from .adapters.text import TrustedText
 from .backends import CleanlabTLM
 from .decorators import trust_scored, with_tlm_options
@@ -30,7 +31,8 @@ from .errors import (
     UntrustworthyResponseError,
 )
 from .hooks.api import is_patched, patch, patch_all, route, unpatch, unpatch_all
-from .hooks.guard import unhooked
+from .hooks.refusals import forget_logprob_refusals
+from .integrations import otel as _otel  # noqa: F401  (adds its span annotator to the hook)
 from .options import TLMOptions
 from .policy import LowTrustEvent, TrustPolicy
 from .scorers import BaseScorer, FunctionScorer, LogprobScorer, Scorer, TLMScorer
@@ -76,6 +78,7 @@ __all__ = [
     "unpatch_all",
     "is_patched",
     "unhooked",
+    "forget_logprob_refusals",
     "score_completion",
     "ascore_completion",
     "trust_scored",

@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from ._guard import is_unhooked
 from .adapters.function import FunctionAdapter, PromptFrom
 from .hooks.config import HookConfig
-from .hooks.guard import is_unhooked
 from .hooks.pipeline import HookedCall, finish_async, finish_sync
 from .options import QualityPreset, Task, TLMOptions, deep_merge
 from .policy import TrustPolicy
@@ -18,6 +18,12 @@ from .scorers.base import Scorer
 __all__ = ["trust_scored", "with_tlm_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _client_of(adapter: FunctionAdapter, fn: Callable[..., Any]) -> Any:
+    """The SDK client behind a decorated bound method (``client.chat.completions.create``), else None."""
+    source = getattr(fn, "__self__", None)
+    return adapter.client_of(source) if source is not None else None
 
 
 def trust_scored(
@@ -48,7 +54,8 @@ def trust_scored(
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 if is_unhooked():
                     return await fn(*args, **kwargs)
-                call = HookedCall(config, FunctionAdapter(fn, args, kwargs, prompt_from), fn, args, kwargs, is_async=True)  # type: ignore[arg-type]
+                adapter = FunctionAdapter(fn, args, kwargs, prompt_from)
+                call = HookedCall(config, adapter, _client_of(adapter, fn), fn, args, kwargs, is_async=True)
                 return await finish_async(call, await call.ainvoke())
 
             return async_wrapper  # type: ignore[return-value]
@@ -57,7 +64,8 @@ def trust_scored(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if is_unhooked():
                 return fn(*args, **kwargs)
-            call = HookedCall(config, FunctionAdapter(fn, args, kwargs, prompt_from), fn, args, kwargs, is_async=False)  # type: ignore[arg-type]
+            adapter = FunctionAdapter(fn, args, kwargs, prompt_from)
+            call = HookedCall(config, adapter, _client_of(adapter, fn), fn, args, kwargs, is_async=False)
             return finish_sync(call, call.invoke())
 
         return wrapper  # type: ignore[return-value]

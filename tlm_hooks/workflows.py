@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._guard import unhooked
 from .hooks.deadline import ascore_within, score_within
-from .hooks.guard import unhooked
-from .hooks.patcher import adapter_for
 from .options import TLMOptions
 from .policy import DEFAULT_SCORE_TIMEOUT, check_score_timeout
 from .scorers.base import Scorer
@@ -23,7 +22,8 @@ def _prepare(
     module = type(response).__module__ or ""
     if not module.startswith("openai"):
         raise TypeError(f"score_completion reads openai chat completions, got {type(response).__name__}")
-    adapter = adapter_for("openai")
+    from .adapters.openai import ADAPTER as adapter  # the SDK is loaded: `response` is one of its objects
+
     if adapter.kind(response) != "completion":
         raise TypeError(f"score_completion needs a ChatCompletion (not a stream), got {type(response).__name__}")
     chosen = TLMOptions.coerce(options)

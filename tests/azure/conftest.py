@@ -15,15 +15,12 @@ import azutil  # noqa: E402,F401  (captures the SDK's original methods before an
 
 @pytest.fixture(autouse=True)
 def _forget_logprob_refusals() -> Iterator[None]:
-    """Refusals of `logprobs` are remembered per model and per client; each test starts clean."""
-    from tlm_hooks.adapters import azure
-    from tlm_hooks.hooks import pipeline
+    """Refusals of `logprobs` are remembered per model (per client for calls naming none); each test starts clean."""
+    import tlm_hooks
 
-    pipeline._NO_LOGPROBS.clear()
-    azure._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
     yield
-    pipeline._NO_LOGPROBS.clear()
-    azure._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
 
 
 @pytest.fixture

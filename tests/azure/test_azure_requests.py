@@ -27,7 +27,7 @@ from azutil import MESSAGES, CountingScorer, drain, metadata_of, prob, resolve, 
 from fake_openai import Reply  # noqa: E402
 
 import tlm_hooks  # noqa: E402
-from tlm_hooks.adapters.azure import ADAPTER, CallKwargs  # noqa: E402
+from tlm_hooks.adapters.azure import ADAPTER  # noqa: E402
 from tlm_hooks.errors import PatchError, TrustScoringError  # noqa: E402
 
 ROUTE = {"quality_preset": "low", "options": {"num_self_reflections": 2, "log": ["per_component_score"]}}
@@ -106,8 +106,7 @@ async def test_route_keeps_the_callers_own_extra_parameters_header(fake: Any, ma
 
 def test_an_unreadable_raw_body_passes_through_untouched() -> None:
     for raw in (b"\x00not json", b"[1, 2]"):
-        kwargs = CallKwargs({"body": raw}, None)
-        new, added = ADAPTER.prepare_kwargs(kwargs, route_body={"quality_preset": "low"}, add_logprobs=True)
+        new, added = ADAPTER.prepare_kwargs({"body": raw}, client=None, route_body={"quality_preset": "low"}, add_logprobs=True)
         assert new["body"] is raw and not added
         assert new["headers"] == {"extra-parameters": "pass-through"}
         with pytest.raises(ValueError, match="not a JSON object"):

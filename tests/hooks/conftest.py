@@ -10,15 +10,15 @@ import hookutil  # noqa: F401  (captures the SDK's original methods before any t
 import openai
 import pytest
 
-from tlm_hooks.hooks import pipeline
+import tlm_hooks
 
 
 @pytest.fixture(autouse=True)
 def _forget_logprob_refusals() -> Iterator[None]:
     """Models that refused `logprobs` are remembered process-wide; each test starts clean."""
-    pipeline._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
     yield
-    pipeline._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
 
 
 @pytest.fixture

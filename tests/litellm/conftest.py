@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 litellm = pytest.importorskip("litellm", reason="litellm is not installed (extra [litellm])")
 
-from tlm_hooks.hooks import pipeline  # noqa: E402
+import tlm_hooks  # noqa: E402
 
 
 def _no_callbacks() -> None:
@@ -33,11 +33,11 @@ def _quiet_litellm() -> Iterator[None]:
     before = litellm.suppress_debug_info
     litellm.suppress_debug_info = True
     _no_callbacks()
-    pipeline._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
     yield
     _no_callbacks()
     litellm.suppress_debug_info = before
-    pipeline._NO_LOGPROBS.clear()
+    tlm_hooks.forget_logprob_refusals()
 
 
 @pytest.fixture

@@ -274,7 +274,8 @@ def test_early_close_scores_what_was_received(llm: ScriptedLLM) -> None:
     next(stream)
     stream.close()
     assert scorer.requests[0].response == "The"
-    assert stream.tlm_metadata == {"trustworthiness_score": 0.8}
+    assert stream.tlm_metadata["trustworthiness_score"] == 0.8
+    assert stream.tlm_metadata["log"]["warnings"][0].startswith("partial: the stream was closed after 1 chunk")
 
 
 def test_unpatch_restores_the_originals_exactly_and_is_idempotent(llm: ScriptedLLM) -> None:
@@ -339,7 +340,8 @@ async def test_closing_an_async_stream_early_scores_what_was_received(llm: Scrip
     first = await stream.__anext__()
     await stream.aclose()
     assert first.delta == "The" and scorer.requests[0].response == "The"
-    assert stream.tlm_metadata == {"trustworthiness_score": 0.8}
+    assert stream.tlm_metadata["trustworthiness_score"] == 0.8
+    assert stream.tlm_metadata["log"]["warnings"][0].startswith("partial: the stream was closed after 1 chunk")
 
 
 def test_the_package_imports_llamaindex_only_when_used() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from io import IOBase
@@ -28,27 +27,13 @@ from azure.core.exceptions import HttpResponseError
 
 from ..options import TLMOptions, deep_merge
 from ..types import ScoreRequest, TokenLogprob, TrustResult
-from .base import ResultKind
+from .base import ResultKind, Target
 
-__all__ = ["AzureInferenceAdapter", "ADAPTER", "CLIENT_CLASSES", "PASS_THROUGH"]
+__all__ = ["AzureInferenceAdapter", "ADAPTER", "CLIENT_CLASSES", "PASS_THROUGH", "TARGETS"]
 
 CLIENT_CLASSES: tuple[type, ...] = (ChatCompletionsClient, AsyncChatCompletionsClient)
 PASS_THROUGH = ("extra-parameters", "pass-through")  # the header the SDK sends with model_extras
 _REFUSAL_STATUSES = (400, 422)
-
-# Clients whose endpoint refused the `logprobs` the hook added (calls often name no model, so the
-# pipeline's per-model memory cannot cover them): not asked again.
-_NO_LOGPROBS: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-class CallKwargs(dict):  # type: ignore[type-arg]
-    """The keyword arguments of one hooked call; ``client`` (the client called) is not sent."""
-
-    __slots__ = ("client",)
-
-    def __init__(self, items: Mapping[str, Any], client: Any) -> None:
-        super().__init__(items)
-        self.client = client
 
 
 def _plain(obj: Any) -> Any:
@@ -136,6 +121,7 @@ class AzureInferenceAdapter:
     """Reads and writes `azure-ai-inference` chat requests, ``ChatCompletions`` and stream updates."""
 
     sdk = "azure"
+    client_classes = CLIENT_CLASSES
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -148,22 +134,24 @@ class AzureInferenceAdapter:
     def forget_cached_wrappers(self, client: Any) -> None:
         """Nothing to forget: the SDK caches no bound-method wrappers."""
 
-    def bind_call(
-        self, client: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> tuple[tuple[Any, ...], CallKwargs]:
-        """The call in keyword form (a positional ``body`` becomes ``body=``), tagged with its client."""
+    def bind_call(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call in keyword form (a positional ``body`` becomes ``body=``)."""
         if len(args) == 1 and "body" not in kwargs:
-            return (), CallKwargs({**kwargs, "body": args[0]}, client)
-        return args, CallKwargs(kwargs, client)
+            return (), {**kwargs, "body": args[0]}
+        return args, dict(kwargs)
 
     # -- requests ---------------------------------------------------------------------------
 
+    def model_of(self, kwargs: Mapping[str, Any]) -> str | None:
+        """The model a keyword call names (a raw body's is not read here: the call is remembered by client)."""
+        model = kwargs.get("model")
+        return model if isinstance(model, str) else None
+
     def prepare_kwargs(
-        self, kwargs: Mapping[str, Any], *, route_body: Mapping[str, Any] | None, add_logprobs: bool
+        self, kwargs: Mapping[str, Any], *, client: Any, route_body: Mapping[str, Any] | None, add_logprobs: bool
     ) -> tuple[dict[str, Any], frozenset[str]]:
-        client = getattr(kwargs, "client", None)
-        new = CallKwargs(kwargs, client)
-        want_logprobs = add_logprobs and not (client is not None and client in _NO_LOGPROBS)
+        new = dict(kwargs)
+        want_logprobs = add_logprobs
         if "body" in new:
             return self._prepare_body(new, route_body, want_logprobs)
         messages = new.get("messages")
@@ -184,8 +172,8 @@ class AzureInferenceAdapter:
 
     @staticmethod
     def _prepare_body(
-        new: CallKwargs, route_body: Mapping[str, Any] | None, want_logprobs: bool
-    ) -> tuple[CallKwargs, frozenset[str]]:
+        new: dict[str, Any], route_body: Mapping[str, Any] | None, want_logprobs: bool
+    ) -> tuple[dict[str, Any], frozenset[str]]:
         """A raw body: ours merged into a copy (the caller's keys win); one we can't read goes as is."""
         body = new["body"]
         if isinstance(body, IOBase):  # the SDK would read it once too; now the scorer can see it
@@ -204,11 +192,8 @@ class AzureInferenceAdapter:
         return new, added
 
     def without(self, kwargs: Mapping[str, Any], added: frozenset[str]) -> dict[str, Any]:
-        client = getattr(kwargs, "client", None)
-        new = CallKwargs(kwargs, client)
+        new = dict(kwargs)
         if "logprobs" in added:
-            if client is not None:
-                _NO_LOGPROBS.add(client)
             fields = _body_dict(new["body"]) if "body" in new else None
             if fields is not None:
                 fields.pop("logprobs", None)
@@ -232,7 +217,7 @@ class AzureInferenceAdapter:
             return False
 
     def single_call_kwargs(self, kwargs: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-        new = CallKwargs({k: v for k, v in kwargs.items() if k != "stream"}, getattr(kwargs, "client", None))
+        new = {k: v for k, v in kwargs.items() if k != "stream"}
         if "body" not in new:
             new.update(overrides)
             return new
@@ -378,3 +363,9 @@ class AzureInferenceAdapter:
 
 
 ADAPTER = AzureInferenceAdapter()
+
+TARGETS: tuple[Target, ...] = (
+    Target("azure.ai.inference", "ChatCompletionsClient", "complete", "sync", ADAPTER),
+    Target("azure.ai.inference.aio", "ChatCompletionsClient", "complete", "async", ADAPTER),
+)
+"""What the ``azure`` family wraps (:class:`~tlm_hooks.hooks.patcher.TableFamily`)."""

@@ -60,7 +60,13 @@ class FunctionAdapter:
 
     # -- requests --------------------------------------------------------------------------
 
-    def prepare_kwargs(self, kwargs: Mapping[str, Any], *, route_body: Any, add_logprobs: bool) -> tuple[dict[str, Any], frozenset[str]]:
+    def model_of(self, kwargs: Mapping[str, Any]) -> str | None:
+        model = kwargs.get("model")
+        return model if isinstance(model, str) else None
+
+    def prepare_kwargs(
+        self, kwargs: Mapping[str, Any], *, client: Any, route_body: Any, add_logprobs: bool
+    ) -> tuple[dict[str, Any], frozenset[str]]:
         return dict(kwargs), frozenset()
 
     def without(self, kwargs: Mapping[str, Any], added: frozenset[str]) -> dict[str, Any]:

@@ -31,7 +31,6 @@ class LiteLLMAdapter(OpenAIAdapter):
     """Reads and writes litellm ``completion``/``acompletion`` calls (module functions and ``Router``)."""
 
     sdk = "litellm"
-    client_classes = ()  # litellm caches no per-client wrappers that a patch would have to drop
 
     def __init__(self, *, is_async: bool) -> None:
         self.is_async = is_async
@@ -40,12 +39,6 @@ class LiteLLMAdapter(OpenAIAdapter):
         import litellm
 
         return obj is litellm or isinstance(obj, litellm.Router)
-
-    def client_of(self, resource: Any) -> Any:
-        return None  # the judge is not taken from litellm (TLMScorer's default judge applies)
-
-    def forget_cached_wrappers(self, client: Any) -> None:
-        return None
 
     def call_client(self, client: Any, kwargs: Mapping[str, Any]) -> Any:
         """``client.completion`` (or ``acompletion``) on the ``litellm`` module or a ``Router``."""

@@ -13,9 +13,9 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..options import TLMOptions, deep_merge
 from ..types import ScoreRequest, TokenLogprob, TrustResult
-from .base import ResultKind
+from .base import ResultKind, Target
 
-__all__ = ["OpenAIAdapter", "ADAPTER", "CLIENT_CLASSES"]
+__all__ = ["OpenAIAdapter", "ADAPTER", "CLIENT_CLASSES", "TARGETS"]
 
 CLIENT_CLASSES: tuple[type, ...] = (OpenAI, AsyncOpenAI)  # AzureOpenAI/AsyncAzureOpenAI subclass these
 _RAW_HEADER = "X-Stainless-Raw-Response"
@@ -55,6 +55,9 @@ class OpenAIAdapter:
     def client_of(self, resource: Any) -> Any:
         return getattr(resource, "_client", None)
 
+    def bind_call(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return args, kwargs  # type: ignore[return-value]  # the wrapper's own dict, passed on as is
+
     def forget_cached_wrappers(self, client: Any) -> None:
         """Drop ``with_raw_response``/``with_streaming_response`` objects the client built before
         it was patched: they hold the unpatched method and would bypass the hook."""
@@ -71,8 +74,12 @@ class OpenAIAdapter:
 
     # -- requests ---------------------------------------------------------------------------
 
+    def model_of(self, kwargs: Mapping[str, Any]) -> str | None:
+        model = kwargs.get("model")
+        return model if isinstance(model, str) else None
+
     def prepare_kwargs(
-        self, kwargs: Mapping[str, Any], *, route_body: Mapping[str, Any] | None, add_logprobs: bool
+        self, kwargs: Mapping[str, Any], *, client: Any, route_body: Mapping[str, Any] | None, add_logprobs: bool
     ) -> tuple[dict[str, Any], frozenset[str]]:
         new = dict(kwargs)
         added: set[str] = set()
@@ -321,3 +328,21 @@ if _METADATA not in vars(ChatCompletion):
     ChatCompletion.tlm_metadata = _MetadataAttribute()  # type: ignore[attr-defined]
 
 ADAPTER = OpenAIAdapter()
+
+_CHAT = "openai.resources.chat.completions.completions"
+TARGETS: tuple[Target, ...] = (
+    Target(_CHAT, "Completions", "create", "sync", ADAPTER),
+    Target(_CHAT, "Completions", "parse", "sync", ADAPTER),
+    Target(_CHAT, "AsyncCompletions", "create", "async", ADAPTER),
+    Target(_CHAT, "AsyncCompletions", "parse", "async", ADAPTER),
+    # clients derived with copy()/with_options() inherit their parent's hook
+    Target("openai", "OpenAI", "copy", "copy"),
+    Target("openai", "OpenAI", "with_options", "copy"),
+    Target("openai", "AsyncOpenAI", "copy", "copy"),
+    Target("openai", "AsyncOpenAI", "with_options", "copy"),
+    Target("openai.lib.azure", "AzureOpenAI", "copy", "copy"),
+    Target("openai.lib.azure", "AzureOpenAI", "with_options", "copy"),
+    Target("openai.lib.azure", "AsyncAzureOpenAI", "copy", "copy"),
+    Target("openai.lib.azure", "AsyncAzureOpenAI", "with_options", "copy"),
+)
+"""What the ``openai`` family wraps for chat completions (:class:`~tlm_hooks.hooks.patcher.TableFamily`)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -14,7 +13,8 @@ from ..scorers.base import Scorer
 from ..scorers.function import FunctionScorer
 from ..scorers.logprob import LogprobScorer
 from .config import HookConfig
-from .patcher import ADAPTER_MODULES, adapter_for, install, uninstall
+from .families import FAMILIES
+from .family import HookFamily
 from .registry import REGISTRY
 
 __all__ = ["patch", "route", "unpatch", "patch_all", "unpatch_all", "is_patched"]
@@ -23,20 +23,21 @@ logger = logging.getLogger("tlm_hooks")
 
 C = TypeVar("C")
 
-_SUPPORTED = (
-    "an OpenAI, AsyncOpenAI, AzureOpenAI or AsyncAzureOpenAI client, or an azure.ai.inference "
-    "ChatCompletionsClient (sync or aio), or a LlamaIndex LLM (instance or class)"
-)
+
+def _family_of(obj: Any) -> HookFamily | None:
+    for family in FAMILIES:
+        if family.claims(obj):
+            return family
+    return None
 
 
-def _sdk_of(client: Any) -> str:
-    for cls in type(client).__mro__:
-        root = (cls.__module__ or "").split(".")[0]
-        if root in ADAPTER_MODULES:
-            adapter = adapter_for(root)
-            if adapter.is_client(client):
-                return root
-    raise PatchError(f"cannot hook {type(client).__module__}.{type(client).__qualname__}: expected {_SUPPORTED}")
+def _claimed(obj: Any) -> HookFamily:
+    family = _family_of(obj)
+    if family is None:
+        supported = [f.supported for f in FAMILIES]
+        expected = ", ".join(supported[:-1]) + ", or " + supported[-1] if len(supported) > 1 else supported[0]
+        raise PatchError(f"cannot hook {type(obj).__module__}.{type(obj).__qualname__}: expected {expected}")
+    return family
 
 
 def _as_scorer(scorer: Scorer | Callable[..., Any] | None) -> Scorer:
@@ -96,36 +97,10 @@ def _options(options: TLMOptions | Mapping[str, Any] | None, quality_preset: Any
     return TLMOptions(quality_preset, task, options or {})
 
 
-# -- LlamaIndex LLMs (instances or classes) are hooked by tlm_hooks.integrations.llamaindex --
-def _llamaindex(obj: Any) -> Any:
-    """Its patching module when ``obj`` is a LlamaIndex LLM or LLM class, else None (imports nothing)."""
-    from ..integrations.llamaindex._detect import patcher_for
-
-    return patcher_for(obj)
-
-
-# -- litellm (the module and Routers) is hooked by tlm_hooks.integrations.litellm --
-def _litellm(obj: Any) -> Any:
-    """The litellm hook family when ``obj`` is the litellm module or a Router, else None."""
-    if "litellm" not in sys.modules:
-        return None
-    from ..integrations.litellm.patching import FAMILY
-
-    return FAMILY if FAMILY.claims(obj) else None
-
-
 def _register(client: Any, config: HookConfig) -> None:
-    if (family := _litellm(client)) is not None:
-        family.register(client, config)
-        return
-    if (llamaindex := _llamaindex(client)) is not None:
-        llamaindex.register(client, config)
-        return
-    sdk = _sdk_of(client)
+    family = _claimed(client)
     with REGISTRY.lock:
-        install(sdk)
-        REGISTRY.set_client(client, config)
-        adapter_for(sdk).forget_cached_wrappers(client)
+        family.register(client, config)
 
 
 def patch(
@@ -171,17 +146,9 @@ def route(
 
 def unpatch(client: Any) -> bool:
     """Stop hooking ``client`` (patched or routed); returns whether it was hooked."""
-    if (family := _litellm(client)) is not None:
-        return family.unregister(client)  # type: ignore[no-any-return]
-    if (llamaindex := _llamaindex(client)) is not None:
-        return llamaindex.unregister(client)  # type: ignore[no-any-return]
-    sdk = _sdk_of(client)
-    adapter = adapter_for(sdk)
+    family = _claimed(client)
     with REGISTRY.lock:
-        removed = REGISTRY.remove_client(client)
-        if not REGISTRY.in_use(sdk, adapter.is_client):
-            uninstall(sdk)
-    return removed
+        return family.unregister(client)
 
 
 def patch_all(
@@ -195,84 +162,34 @@ def patch_all(
 ) -> None:
     """Score every client of the supported SDKs in this process, existing and future ones.
 
-    ``sdks`` names them (``"openai"``, ``"azure"``); by default every supported SDK that is
-    installed. A client's own :func:`patch`/:func:`route` configuration takes precedence.
+    ``sdks`` names them (``"openai"``, ``"azure"``; ``"llamaindex"`` hooks every LlamaIndex LLM);
+    by default every supported SDK that is installed. A client's own :func:`patch`/:func:`route`
+    configuration takes precedence.
     """
     chosen = _options(options, quality_preset, task)
     config = HookConfig("score", policy or TrustPolicy(), _scorer_for(scorer, chosen), chosen)
-    from ..integrations.litellm.patching import FAMILY as LITELLM
-
     if sdks is None:
-        sdks = tuple(sdk for sdk in ADAPTER_MODULES if _importable(sdk))
-        sdks += ("litellm",) if LITELLM.available() else ()
-    for sdk in sdks:
-        if sdk not in ADAPTER_MODULES and sdk != "litellm":
-            allowed = ", ".join(map(repr, (*ADAPTER_MODULES, "litellm")))
-            raise PatchError(f"unknown sdk {sdk!r}: allowed {allowed}")
-    if "litellm" in sdks:
-        LITELLM.install_global(config)
-        sdks = tuple(sdk for sdk in sdks if sdk != "litellm")
-    with REGISTRY.lock:
+        families = [f for f in FAMILIES if f.in_patch_all and f.available()]
+    else:
+        by_name = {f.name: f for f in FAMILIES}
         for sdk in sdks:
-            install(sdk)
-            REGISTRY.set_global(sdk, config)
-        _forget_cached_wrappers_of_live_clients(sdks)
-
-
-def _forget_cached_wrappers_of_live_clients(sdks: tuple[str, ...]) -> None:
-    """Do for every client that already exists what :func:`patch` does for its one client: drop
-    the raw-response wrappers it cached before the patch (they hold the unpatched method). The
-    clients are found with one pass over the garbage collector's objects (once per ``patch_all``)."""
-    import gc
-
-    adapters = [adapter_for(sdk) for sdk in sdks]
-    classes = tuple(cls for adapter in adapters for cls in getattr(adapter, "client_classes", ()))
-    if not classes:
-        return
-    # by exact type, cached per type: isinstance() would read `__class__`, which makes lazy proxies
-    # (openai's module-level client) load what they stand for
-    is_client: dict[type, bool] = {}
-    for obj in gc.get_objects():
-        kind = type(obj)
-        hit = is_client.get(kind)
-        if hit is None:
-            hit = is_client[kind] = issubclass(kind, classes)
-        if hit:
-            for adapter in adapters:
-                if adapter.is_client(obj):
-                    adapter.forget_cached_wrappers(obj)
-
-
-def _importable(sdk: str) -> bool:
-    try:
-        adapter_for(sdk)
-    except ImportError:
-        return False
-    return True
+            if sdk not in by_name:
+                raise PatchError(f"unknown sdk {sdk!r}: allowed {', '.join(map(repr, by_name))}")
+        families = [by_name[sdk] for sdk in sdks]
+    with REGISTRY.lock:
+        for family in families:
+            family.install_global(config)
 
 
 def unpatch_all() -> None:
     """Unhook every client and put back every original method."""
     with REGISTRY.lock:
+        for family in FAMILIES:
+            family.uninstall_all()
         REGISTRY.clear()
-        from ..integrations.llamaindex._detect import loaded_patcher
-
-        if (llamaindex := loaded_patcher()) is not None:
-            llamaindex.unpatch_all()
-        if (litellm := sys.modules.get("tlm_hooks.integrations.litellm.patching")) is not None:
-            litellm.FAMILY.uninstall_all()
-        for sdk in ADAPTER_MODULES:
-            uninstall(sdk)
 
 
 def is_patched(client: Any) -> bool:
     """True when calls of ``client`` are hooked (by :func:`patch`, :func:`route` or :func:`patch_all`)."""
-    if (family := _litellm(client)) is not None:
-        return family.is_registered(client)  # type: ignore[no-any-return]
-    if (llamaindex := _llamaindex(client)) is not None:
-        return llamaindex.is_registered(client)  # type: ignore[no-any-return]
-    try:
-        sdk = _sdk_of(client)
-    except PatchError:
-        return False
-    return REGISTRY.lookup(client, sdk) is not None
+    family = _family_of(client)
+    return family is not None and family.is_registered(client)

@@ -1,88 +1,52 @@
-"""Installing and removing the class-level wrappers, from one declared table of targets.
+"""The table-driven family: SDK methods to wrap, declared by each adapter module as ``TARGETS``.
 
 Wrappers are installed on the SDK's classes once, while at least one client (or ``patch_all``)
-is hooked; each call looks its client up in the registry, so unhooked clients pay one dict
-lookup. Originals are stored and put back exactly on removal.
+of the family is hooked; each call looks its client up in the registry, so unhooked clients pay
+one dict lookup. Originals are stored and put back exactly on removal.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
-from typing import Any, Literal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from .guard import is_unhooked
+from .._guard import is_unhooked
+from ..adapters.base import Target
+from .family import defined_in
 from .pipeline import call_async, call_sync
 from .registry import REGISTRY
 
-__all__ = ["Target", "TARGETS", "ADAPTER_MODULES", "install", "uninstall", "installed", "adapter_for"]
+if TYPE_CHECKING:
+    from ..adapters.base import Adapter
+    from .config import HookConfig
+
+__all__ = ["Target", "TableFamily"]
 
 logger = logging.getLogger("tlm_hooks")
 
-Kind = Literal["sync", "async", "copy"]
 
-
-@dataclass(frozen=True)
-class Target:
-    """One method to wrap: ``module.owner.attr``; ``kind`` says how (``async`` is declared, not
-    detected: the SDK's ``AsyncCompletions.create`` does not look like a coroutine function)."""
-
-    sdk: str
-    module: str
-    owner: str
-    attr: str
-    kind: Kind
-
-
-_CHAT = "openai.resources.chat.completions.completions"
-TARGETS: tuple[Target, ...] = (
-    Target("openai", _CHAT, "Completions", "create", "sync"),
-    Target("openai", _CHAT, "Completions", "parse", "sync"),
-    Target("openai", _CHAT, "AsyncCompletions", "create", "async"),
-    Target("openai", _CHAT, "AsyncCompletions", "parse", "async"),
-    # clients derived with copy()/with_options() inherit their parent's hook
-    Target("openai", "openai", "OpenAI", "copy", "copy"),
-    Target("openai", "openai", "OpenAI", "with_options", "copy"),
-    Target("openai", "openai", "AsyncOpenAI", "copy", "copy"),
-    Target("openai", "openai", "AsyncOpenAI", "with_options", "copy"),
-    Target("openai", "openai.lib.azure", "AzureOpenAI", "copy", "copy"),
-    Target("openai", "openai.lib.azure", "AzureOpenAI", "with_options", "copy"),
-    Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "copy", "copy"),
-    Target("openai", "openai.lib.azure", "AsyncAzureOpenAI", "with_options", "copy"),
-    Target("azure", "azure.ai.inference", "ChatCompletionsClient", "complete", "sync"),
-    Target("azure", "azure.ai.inference.aio", "ChatCompletionsClient", "complete", "async"),
-)
-
-ADAPTER_MODULES: dict[str, str] = {"openai": "tlm_hooks.adapters.openai", "azure": "tlm_hooks.adapters.azure"}
-
-# target -> (owner class, the object that was in its __dict__ before wrapping)
-_ORIGINALS: dict[Target, tuple[type, Any]] = {}
-_INSTALLED: set[str] = set()
-
-
-def adapter_for(sdk: str) -> Any:
-    """The adapter object of ``sdk`` (imports the SDK)."""
-    return importlib.import_module(ADAPTER_MODULES[sdk]).ADAPTER
-
-
-def _call_wrapper(adapter: Any, run: Any) -> Any:
+def _call_wrapper(family: str, adapter: Adapter, run: Callable[..., Any]) -> Callable[..., Any]:
     """A wrapper that hands hooked calls to ``run`` (``call_sync`` or ``call_async``) and lets
     every other call through untouched. Not ``async def``: an unhooked async call returns the
     SDK's own coroutine, and a hooked one the coroutine of ``call_async``."""
+    lookup = REGISTRY.lookup
+    client_of = adapter.client_of
+    bind_call = adapter.bind_call
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if is_unhooked():
             return wrapped(*args, **kwargs)
-        config = REGISTRY.lookup(adapter.client_of(instance), adapter.sdk)
+        client = client_of(instance)
+        config = lookup(client, family)
         if config is None:
             return wrapped(*args, **kwargs)
-        bind = getattr(adapter, "bind_call", None)  # optional: the adapter's own form of the arguments
-        if bind is not None:
-            args, kwargs = bind(instance, args, kwargs)
-        return run(config, adapter, wrapped, args, kwargs)
+        args, kwargs = bind_call(args, kwargs)
+        return run(config, adapter, client, wrapped, args, kwargs)
 
     return wrapper
 
@@ -98,36 +62,152 @@ def _copy_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
     return new
 
 
-def install(sdk: str) -> None:
-    """Wrap every target of ``sdk`` (idempotent; callers hold ``REGISTRY.lock``)."""
-    if sdk in _INSTALLED:
-        return
-    adapter = adapter_for(sdk)
-    makers = {"sync": _call_wrapper(adapter, call_sync), "async": _call_wrapper(adapter, call_async), "copy": _copy_wrapper}
-    for target in TARGETS:
-        if target.sdk != sdk:
-            continue
+class TableFamily:
+    """A :class:`~tlm_hooks.hooks.family.HookFamily` of SDK clients whose methods are wrapped
+    from declared tables.
+
+    ``declarations`` are the modules (imported on first use; each imports its SDK) that define
+    ``TARGETS: tuple[Target, ...]``; ``modules`` are the SDK modules its clients' classes come
+    from (``claims`` answers False while none of them is imported).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        declarations: tuple[str, ...],
+        *,
+        modules: tuple[str, ...],
+        supported: str,
+        in_patch_all: bool = True,
+    ) -> None:
+        self.name = name
+        self.supported = supported
+        self.in_patch_all = in_patch_all
+        self._declarations = declarations
+        self._modules = modules
+        self._targets: tuple[Target, ...] | None = None
+        self._originals: dict[Target, tuple[type, Any]] = {}
+        self._installed = False
+
+    # -- what the family is made of ----------------------------------------------------------
+
+    def targets(self) -> tuple[Target, ...]:
+        """Every declared target (imports the declaring modules, and so the SDK)."""
+        if self._targets is None:
+            found: list[Target] = []
+            for module in self._declarations:
+                found.extend(importlib.import_module(module).TARGETS)
+            self._targets = tuple(found)
+        return self._targets
+
+    def adapters(self) -> tuple[Adapter, ...]:
+        """The distinct adapters of the call targets, in declaration order."""
+        out: list[Adapter] = []
+        for target in self.targets():
+            if target.adapter is not None and not any(target.adapter is a for a in out):
+                out.append(target.adapter)
+        return tuple(out)
+
+    def is_client(self, obj: Any) -> bool:
+        return any(adapter.is_client(obj) for adapter in self.adapters())
+
+    # -- HookFamily --------------------------------------------------------------------------
+
+    def claims(self, obj: Any) -> bool:
+        if not any(m in sys.modules for m in self._modules) or not defined_in(obj, self._modules):
+            return False
+        return self.is_client(obj)
+
+    def register(self, target: Any, config: HookConfig) -> None:
+        with REGISTRY.lock:
+            self.install()
+            REGISTRY.set_client(target, config)
+            for adapter in self.adapters():
+                adapter.forget_cached_wrappers(target)
+
+    def unregister(self, target: Any) -> bool:
+        with REGISTRY.lock:
+            removed = REGISTRY.remove_client(target)
+            if not REGISTRY.in_use(self.name, self.is_client):
+                self.uninstall()
+        return removed
+
+    def is_registered(self, target: Any) -> bool:
+        return REGISTRY.lookup(target, self.name) is not None
+
+    def available(self) -> bool:
         try:
-            owner = getattr(importlib.import_module(target.module), target.owner)
-            if target.attr not in vars(owner):  # inherited: the base class's wrapper covers it
-                continue
-            _ORIGINALS[target] = (owner, vars(owner)[target.attr])
-            wrapt.wrap_function_wrapper(owner, target.attr, makers[target.kind])
-        except Exception as exc:  # one missing target (SDK version drift) must not stop the rest
-            logger.warning("tlm-hooks: cannot patch %s.%s.%s: %s", target.module, target.owner, target.attr, exc)
-    _INSTALLED.add(sdk)
+            self.targets()
+        except ImportError:
+            return False
+        return True
 
+    def install_global(self, config: HookConfig) -> None:
+        with REGISTRY.lock:
+            self.install()
+            REGISTRY.set_global(self.name, config)
+            self._forget_cached_wrappers_of_live_clients()
 
-def uninstall(sdk: str) -> None:
-    """Put back the stored originals of ``sdk``'s targets (callers hold ``REGISTRY.lock``)."""
-    if sdk not in _INSTALLED:
-        return
-    for target, (owner, original) in list(_ORIGINALS.items()):
-        if target.sdk == sdk:
+    def uninstall_all(self) -> None:
+        if self._targets is None:  # never loaded: nothing of it was hooked
+            return
+        with REGISTRY.lock:
+            REGISTRY.remove_global(self.name)
+            REGISTRY.remove_clients(self.is_client)
+            self.uninstall()
+
+    # -- wrappers ----------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Wrap every target (idempotent; callers hold ``REGISTRY.lock``)."""
+        if self._installed:
+            return
+        for target in self.targets():
+            try:
+                owner = getattr(importlib.import_module(target.module), target.owner)
+                if target.attr not in vars(owner):  # inherited: the base class's wrapper covers it
+                    continue
+                self._originals[target] = (owner, vars(owner)[target.attr])
+                wrapt.wrap_function_wrapper(owner, target.attr, self._wrapper_for(target))
+            except Exception as exc:  # one missing target (SDK version drift) must not stop the rest
+                logger.warning("tlm-hooks: cannot patch %s.%s.%s: %s", target.module, target.owner, target.attr, exc)
+        self._installed = True
+
+    def _wrapper_for(self, target: Target) -> Callable[..., Any]:
+        if target.kind == "copy":
+            return _copy_wrapper
+        assert target.adapter is not None
+        return _call_wrapper(self.name, target.adapter, call_async if target.kind == "async" else call_sync)
+
+    def uninstall(self) -> None:
+        """Put back the stored originals (callers hold ``REGISTRY.lock``)."""
+        for target, (owner, original) in list(self._originals.items()):
             setattr(owner, target.attr, original)
-            del _ORIGINALS[target]
-    _INSTALLED.discard(sdk)
+            del self._originals[target]
+        self._installed = False
 
+    def installed(self) -> bool:
+        return self._installed
 
-def installed(sdk: str) -> bool:
-    return sdk in _INSTALLED
+    def _forget_cached_wrappers_of_live_clients(self) -> None:
+        """Do for every client that already exists what ``register`` does for its one client:
+        drop the raw-response wrappers it cached before the patch (they hold the unpatched
+        method). The clients are found with one pass over the garbage collector's objects."""
+        import gc
+
+        adapters = self.adapters()
+        classes = tuple(cls for adapter in adapters for cls in adapter.client_classes)
+        if not classes:
+            return
+        # by exact type, cached per type: isinstance() would read `__class__`, which makes lazy proxies
+        # (openai's module-level client) load what they stand for
+        is_client: dict[type, bool] = {}
+        for obj in gc.get_objects():
+            kind = type(obj)
+            hit = is_client.get(kind)
+            if hit is None:
+                hit = is_client[kind] = issubclass(kind, classes)
+            if hit:
+                for adapter in adapters:
+                    if adapter.is_client(obj):
+                        adapter.forget_cached_wrappers(obj)

@@ -5,29 +5,29 @@ logic except the awaits."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from ..adapters.base import Adapter
+from .._guard import unhooked
+from ..adapters.base import CallAdapter
 from ..errors import TrustScoringError, UntrustworthyResponseError
-from ..integrations.otel import record_on_current_span
 from ..policy import LowTrustEvent, arun_policy, run_policy
 from ..types import ScoreRequest, TrustResult
 from .config import HookConfig
 from .deadline import ascore_within, score_within
-from .guard import unhooked
+from .raw import RawResponseProxy
+from .refusals import REFUSALS, refusal_note
+from .spans import annotate_spans
+from .streams import AsyncStreamProxy, StreamOutcome, SyncStreamProxy
 
-__all__ = ["HookedCall", "call_sync", "call_async"]
+__all__ = ["HookedCall", "call_sync", "call_async", "finish_sync", "finish_async"]
 
 logger = logging.getLogger("tlm_hooks")
 
 _DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
-
-# Models that refused the `logprobs` parameter the hook added: not asked again in this process.
-_NO_LOGPROBS: set[str] = set()
-_NO_LOGPROBS_LOCK = threading.Lock()
+_MISSING_LOGPROBS = "MissingLogprobs"
 
 MISSING_METADATA = (
     "the backend returned no tlm_metadata: is the client's base_url a TLM backend "
@@ -41,7 +41,8 @@ class HookedCall:
     def __init__(
         self,
         config: HookConfig,
-        adapter: Adapter,
+        adapter: CallAdapter,
+        client: Any,
         wrapped: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
@@ -50,23 +51,24 @@ class HookedCall:
     ) -> None:
         self.config = config
         self.adapter = adapter
+        self.client = client  # the client called (None when there is none, e.g. a LlamaIndex LLM)
         self.wrapped = wrapped
         self.args = args
         self.caller_kwargs = kwargs
         self.is_async = is_async
-        model = kwargs.get("model")
-        add_logprobs = config.wants_logprobs and not (isinstance(model, str) and model in _NO_LOGPROBS)
-        self.kwargs, self.added = adapter.prepare_kwargs(kwargs, route_body=config.route_body, add_logprobs=add_logprobs)
+        self.model = adapter.model_of(kwargs)
+        self.logprobs_refused = config.wants_logprobs and REFUSALS.refused(self.model, client)
+        self.kwargs, self.added = adapter.prepare_kwargs(
+            kwargs, client=client, route_body=config.route_body, add_logprobs=config.wants_logprobs and not self.logprobs_refused
+        )
 
     # -- the original call -------------------------------------------------------------------
 
     def _refused_added(self, exc: BaseException) -> bool:
         if "logprobs" in self.added and self.adapter.rejects(exc, "logprobs"):
-            model = self.kwargs.get("model")
-            if isinstance(model, str):
-                with _NO_LOGPROBS_LOCK:
-                    _NO_LOGPROBS.add(model)
-            logger.info("tlm-hooks: model %r refused logprobs; calling again without them", model)
+            if REFUSALS.remember(self.model, self.client):  # said once per model, not on every call
+                logger.warning("tlm-hooks: %s", refusal_note(self.model))
+            self.logprobs_refused = True
             self.kwargs = self.adapter.without(self.kwargs, self.added)
             self.added = frozenset()
             return True
@@ -92,9 +94,13 @@ class HookedCall:
     # -- scoring -------------------------------------------------------------------------------
 
     def request_for(self, response: Any) -> ScoreRequest:
-        source = getattr(self.wrapped, "__self__", None)  # the SDK resource the method is bound to
-        client = self.adapter.client_of(source) if source is not None else None
-        return self.adapter.score_request(self.kwargs, response, self.config.options, client)
+        return self.adapter.score_request(self.kwargs, response, self.config.options, self.client)
+
+    def _explained(self, result: TrustResult) -> TrustResult:
+        """A missing-logprobs failure says why when the model refused them (not "ask for them")."""
+        if self.logprobs_refused and result.error_type == _MISSING_LOGPROBS:
+            return replace(result, error=refusal_note(self.model))
+        return result
 
     def score(self, response: Any) -> TrustResult:
         """Score ``response`` (or read the backend's metadata); failures become failed results."""
@@ -105,7 +111,7 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return score_within(scorer, request, self.config.policy.score_timeout)
+                return self._explained(score_within(scorer, request, self.config.policy.score_timeout))
         except Exception as exc:
             return TrustResult.failed(exc)
 
@@ -117,7 +123,7 @@ class HookedCall:
             assert scorer is not None
             request = self.request_for(response)
             with unhooked():
-                return await ascore_within(scorer, request, self.config.policy.score_timeout)
+                return self._explained(await ascore_within(scorer, request, self.config.policy.score_timeout))
         except Exception as exc:
             return TrustResult.failed(exc)
 
@@ -176,26 +182,26 @@ class HookedCall:
 
     def decide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
         policy = self.config.policy
-        record_on_current_span(result, self.config)  # ~free unless a tracer is in use
+        annotate_spans(result, self.config)  # ~free unless a tracer is in use
         policy.check_error(result)
         if not policy.is_low(result) or not policy.handlers:
             return response, result
         event = self._event(response, result, is_stream=is_stream)
         with unhooked():  # calls a fallback makes (even on hooked clients) are not hooked again
             final = run_policy(policy, event)
-        record_on_current_span(final[1], self.config)  # the result after the fallbacks
+        annotate_spans(final[1], self.config)  # the result after the fallbacks
         return final
 
     async def adecide(self, response: Any, result: TrustResult, *, is_stream: bool = False) -> tuple[Any, TrustResult]:
         policy = self.config.policy
-        record_on_current_span(result, self.config)
+        annotate_spans(result, self.config)
         policy.check_error(result)
         if not policy.is_low(result) or not policy.handlers:
             return response, result
         event = self._event(response, result, is_stream=is_stream)
         with unhooked():
             final = await arun_policy(policy, event)
-        record_on_current_span(final[1], self.config)
+        annotate_spans(final[1], self.config)
         return final
 
     def _attach(self, response: Any, result: TrustResult) -> Any:
@@ -208,7 +214,7 @@ class HookedCall:
             raise TrustScoringError(f"tlm-hooks failed while handling the response: {exc}") from exc
         try:
             failed = TrustResult.failed(exc)
-            record_on_current_span(failed, self.config)
+            annotate_spans(failed, self.config)
             return self.adapter.attach(response, failed)
         except Exception:
             return response
@@ -234,24 +240,37 @@ class HookedCall:
 
     # -- streams ----------------------------------------------------------------------------------
 
-    def stream_outcome(self, chunks: Sequence[Any], *, finished: bool) -> StreamOutcome:
-        """Score a stream's chunks once it ended (``finished``) or was closed early."""
+    def stream_outcome(self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None) -> StreamOutcome:
+        """Score a stream's chunks once it ended (``finished``), was closed early, or failed
+        with ``error`` (then what was received is scored and marked partial, never acted on)."""
+        if not chunks and error is not None:
+            return StreamOutcome(_nothing_received(error), None, None)
         response = self.adapter.accumulate(chunks)
         result = self.score(response)
-        if not finished:  # a partial answer is scored, not acted on
-            record_on_current_span(result, self.config, partial=True)
-            return StreamOutcome(result, response, None)
+        if not finished:
+            return self._partial(result, response, len(chunks), error)
         final, result = self.decide(response, result, is_stream=True)
         return self._stream_outcome(chunks, response, final, result)
 
-    async def astream_outcome(self, chunks: Sequence[Any], *, finished: bool) -> StreamOutcome:
+    async def astream_outcome(
+        self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
+    ) -> StreamOutcome:
+        if not chunks and error is not None:
+            return StreamOutcome(_nothing_received(error), None, None)
         response = self.adapter.accumulate(chunks)
         result = await self.ascore(response)
         if not finished:
-            record_on_current_span(result, self.config, partial=True)
-            return StreamOutcome(result, response, None)
+            return self._partial(result, response, len(chunks), error)
         final, result = await self.adecide(response, result, is_stream=True)
         return self._stream_outcome(chunks, response, final, result)
+
+    def _partial(self, result: TrustResult, response: Any, received: int, error: BaseException | None) -> StreamOutcome:
+        """A stream that stopped early: its partial answer is scored, said so, and not acted on."""
+        how = "was closed" if error is None else f"failed ({type(error).__name__}: {error})"
+        note = f"partial: the stream {how} after {received} chunk(s); only the answer received so far was scored"
+        result = replace(result, warnings=(*result.warnings, note))
+        annotate_spans(result, self.config, partial=True)
+        return StreamOutcome(result, response, None)
 
     def _stream_outcome(self, chunks: Sequence[Any], sent: Any, final: Any, result: TrustResult) -> StreamOutcome:
         if final is sent:
@@ -263,23 +282,25 @@ class HookedCall:
         return StreamOutcome(result, sent, None, fallback_response=self.adapter.attach(final, result))
 
 
-class StreamOutcome:
-    """What ending a stream produced: the result, the accumulated response, an optional extra
-    chunk to send, and a replacement response that could not be streamed."""
-
-    __slots__ = ("result", "response", "extra_chunk", "fallback_response")
-
-    def __init__(self, result: TrustResult, response: Any, extra_chunk: Any, fallback_response: Any = None) -> None:
-        self.result = result
-        self.response = response
-        self.extra_chunk = extra_chunk
-        self.fallback_response = fallback_response
+def _nothing_received(error: BaseException) -> TrustResult:
+    return TrustResult(
+        None,
+        error=f"the stream failed before its first chunk ({type(error).__name__}); there was nothing to score",
+        error_type="StreamFailed",
+    )
 
 
-def call_sync(config: HookConfig, adapter: Adapter, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run a hooked sync call."""
+def call_sync(
+    config: HookConfig,
+    adapter: CallAdapter,
+    client: Any,
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Run a hooked sync call of ``client``."""
     try:
-        call = HookedCall(config, adapter, wrapped, args, kwargs, is_async=False)
+        call = HookedCall(config, adapter, client, wrapped, args, kwargs, is_async=False)
     except Exception as exc:  # our own bug: the app's call goes through unhooked
         logger.warning("tlm-hooks: could not prepare the call (%s); calling unhooked", exc)
         return wrapped(*args, **kwargs)
@@ -288,9 +309,7 @@ def call_sync(config: HookConfig, adapter: Adapter, wrapped: Callable[..., Any],
 
 
 def finish_sync(call: HookedCall, result: Any) -> Any:
-    from .raw import RawResponseProxy
-    from .streams import SyncStreamProxy
-
+    """What the app gets back for ``result`` (the original call's return value)."""
     kind = call.adapter.kind(result)
     if kind == "completion":
         return call.complete(result)
@@ -302,11 +321,16 @@ def finish_sync(call: HookedCall, result: Any) -> Any:
 
 
 async def call_async(
-    config: HookConfig, adapter: Adapter, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    config: HookConfig,
+    adapter: CallAdapter,
+    client: Any,
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
-    """Run a hooked async call."""
+    """Run a hooked async call of ``client``."""
     try:
-        call = HookedCall(config, adapter, wrapped, args, kwargs, is_async=True)
+        call = HookedCall(config, adapter, client, wrapped, args, kwargs, is_async=True)
     except Exception as exc:
         logger.warning("tlm-hooks: could not prepare the call (%s); calling unhooked", exc)
         return await wrapped(*args, **kwargs)
@@ -315,9 +339,7 @@ async def call_async(
 
 
 async def finish_async(call: HookedCall, result: Any) -> Any:
-    from .raw import RawResponseProxy
-    from .streams import AsyncStreamProxy
-
+    """What the app gets back for ``result`` (the original call's return value)."""
     kind = call.adapter.kind(result)
     if kind == "completion":
         return await call.acomplete(result)

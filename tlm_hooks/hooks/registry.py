@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from .config import HookConfig
@@ -17,10 +18,10 @@ class Registry:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self._clients: weakref.WeakKeyDictionary[Any, HookConfig] = weakref.WeakKeyDictionary()
-        self._global: dict[str, HookConfig] = {}  # sdk name -> config of patch_all()
+        self._global: dict[str, HookConfig] = {}  # family name -> config of patch_all()
 
     def lookup(self, client: Any, sdk: str) -> HookConfig | None:
-        """The config for ``client``: its own, else the ``patch_all`` one for its SDK."""
+        """The config for ``client``: its own, else the ``patch_all`` one of its family ``sdk``."""
         try:
             config = self._clients.get(client)
         except TypeError:  # unhashable or not weak-referenceable client
@@ -39,13 +40,18 @@ class Registry:
     def remove_client(self, client: Any) -> bool:
         return self._clients.pop(client, None) is not None
 
+    def remove_clients(self, owns: Callable[[Any], bool]) -> None:
+        """Forget every client for which ``owns(client)`` is true."""
+        for client in [c for c in list(self._clients.keys()) if owns(c)]:
+            self._clients.pop(client, None)
+
     def set_global(self, sdk: str, config: HookConfig) -> None:
         self._global[sdk] = config
 
     def remove_global(self, sdk: str) -> bool:
         return self._global.pop(sdk, None) is not None
 
-    def in_use(self, sdk: str, owns: Any) -> bool:
+    def in_use(self, sdk: str, owns: Callable[[Any], bool]) -> bool:
         """True while any client of ``sdk`` (``owns(client)``) or the global default is hooked."""
         return sdk in self._global or any(owns(c) for c in list(self._clients.keys()))
 

@@ -1,29 +1,61 @@
-"""Stream proxies: chunks pass through as they arrive; scoring runs once when the stream ends
-or is closed. The score is then on the proxy as ``tlm_metadata`` (dict) and ``tlm_result``."""
+"""Stream proxies: chunks pass through as they arrive; scoring runs once when the stream ends.
+
+The score is then on the proxy as ``tlm_metadata`` (dict) and ``tlm_result``. A stream ends
+exactly once, whichever comes first: exhausted (scored, then the policy acts), closed or its
+``with`` block left early (what was received is scored and marked partial), or an exception
+from the SDK mid-stream (the same, then the SDK's exception is raised unchanged). A stream
+dropped without any of these is not scored: nothing runs from a finaliser.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import wrapt
 
+from ..adapters.base import CallAdapter
 from ..errors import TrustScoringError, UntrustworthyResponseError
+from ..types import TrustResult
 
-if TYPE_CHECKING:
-    from ..types import TrustResult
-    from .pipeline import HookedCall, StreamOutcome
-
-__all__ = ["SyncStreamProxy", "AsyncStreamProxy"]
+__all__ = ["SyncStreamProxy", "AsyncStreamProxy", "StreamOutcome", "StreamCall"]
 
 logger = logging.getLogger("tlm_hooks")
 _DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
 
 
+class StreamOutcome:
+    """What ending a stream produced: the result, the accumulated response, an optional extra
+    chunk to send, and a replacement response that could not be streamed."""
+
+    __slots__ = ("result", "response", "extra_chunk", "fallback_response")
+
+    def __init__(self, result: TrustResult, response: Any, extra_chunk: Any, fallback_response: Any = None) -> None:
+        self.result = result
+        self.response = response
+        self.extra_chunk = extra_chunk
+        self.fallback_response = fallback_response
+
+
+class StreamCall(Protocol):
+    """What a stream proxy needs from its hooked call (:class:`~tlm_hooks.hooks.pipeline.HookedCall`)."""
+
+    adapter: CallAdapter
+
+    def stream_outcome(
+        self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
+    ) -> StreamOutcome: ...
+
+    async def astream_outcome(
+        self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
+    ) -> StreamOutcome: ...
+
+
 class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
     """Shared bookkeeping; state lives in ``_self_*`` attributes so it never leaks to the stream."""
 
-    def __init__(self, wrapped: Any, call: HookedCall) -> None:
+    def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped)
         self._self_call = call
         self._self_chunks: list[Any] = []
@@ -60,9 +92,6 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_pending = outcome.extra_chunk
 
     def _failed(self, exc: Exception) -> None:
-        from ..types import TrustResult
-        from .pipeline import StreamOutcome
-
         logger.warning("tlm-hooks: could not score this stream (%s: %s)", type(exc).__name__, exc)
         self._self_outcome = StreamOutcome(TrustResult.failed(exc), None, None)
 
@@ -70,7 +99,7 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
 class SyncStreamProxy(_StreamState):
     """Proxy for a sync stream (iterator + context manager)."""
 
-    def __init__(self, wrapped: Any, call: HookedCall) -> None:
+    def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped, call)
         self._self_iter = iter(wrapped)
 
@@ -85,6 +114,9 @@ class SyncStreamProxy(_StreamState):
         except StopIteration:
             self._end(finished=True)
             return self._emit_pending()
+        except Exception as exc:  # the SDK's error: score what came, then raise it unchanged
+            self._end(finished=False, error=exc)
+            raise
         self._self_chunks.append(chunk)
         return chunk
 
@@ -94,15 +126,12 @@ class SyncStreamProxy(_StreamState):
             raise StopIteration
         return pending
 
-    def _end(self, *, finished: bool) -> None:
+    def _end(self, *, finished: bool, error: BaseException | None = None) -> None:
         if self._self_outcome is not None:
             return
         try:
-            self._settle(self._self_call.stream_outcome(self._self_chunks, finished=finished))
+            self._settle(self._self_call.stream_outcome(self._self_chunks, finished=finished, error=error))
         except _DELIBERATE:
-            from ..types import TrustResult
-            from .pipeline import StreamOutcome
-
             self._self_outcome = StreamOutcome(TrustResult(None), None, None)
             raise
         except Exception as exc:
@@ -129,7 +158,7 @@ class SyncStreamProxy(_StreamState):
 class AsyncStreamProxy(_StreamState):
     """Proxy for an async stream (async iterator + async context manager)."""
 
-    def __init__(self, wrapped: Any, call: HookedCall) -> None:
+    def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped, call)
         self._self_iter = wrapped.__aiter__()
 
@@ -144,6 +173,9 @@ class AsyncStreamProxy(_StreamState):
         except StopAsyncIteration:
             await self._end(finished=True)
             return self._emit_pending()
+        except Exception as exc:  # the SDK's error: score what came, then raise it unchanged
+            await self._end(finished=False, error=exc)
+            raise
         self._self_chunks.append(chunk)
         return chunk
 
@@ -153,15 +185,12 @@ class AsyncStreamProxy(_StreamState):
             raise StopAsyncIteration
         return pending
 
-    async def _end(self, *, finished: bool) -> None:
+    async def _end(self, *, finished: bool, error: BaseException | None = None) -> None:
         if self._self_outcome is not None:
             return
         try:
-            self._settle(await self._self_call.astream_outcome(self._self_chunks, finished=finished))
+            self._settle(await self._self_call.astream_outcome(self._self_chunks, finished=finished, error=error))
         except _DELIBERATE:
-            from ..types import TrustResult
-            from .pipeline import StreamOutcome
-
             self._self_outcome = StreamOutcome(TrustResult(None), None, None)
             raise
         except Exception as exc:

@@ -20,6 +20,9 @@ attribute                       type      meaning
 The same attributes go on an MLflow span that is active around the call (``@mlflow.trace``,
 ``mlflow.start_span``): MLflow 3 keeps its spans out of the global OpenTelemetry context.
 
+The hook calls :func:`record_on_current_span` through its span-annotator list
+(:mod:`tlm_hooks.hooks.spans`); importing this module (``import tlm_hooks`` does) adds it.
+
 Cost when unused: nothing is imported. A span can only be active if the app imported
 ``opentelemetry.trace`` (or ``mlflow``), so each call does one ``sys.modules`` lookup per
 tracer and stops there; when the module is loaded it asks for the current span and stops
@@ -32,6 +35,8 @@ import logging
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from ..hooks.spans import add_span_annotator
 
 if TYPE_CHECKING:
     from ..hooks.config import HookConfig
@@ -132,3 +137,6 @@ def _record(trace: Any, fluent: Any, result: TrustResult, config: HookConfig, pa
         if span is not None:
             span.set_attributes(attributes)
     return True
+
+
+add_span_annotator(record_on_current_span)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..hooks.guard import unhooked
+from .._guard import unhooked
 from .base import Generation
 from .convert import generations_from_completion, usage_of
 from .failures import display_url

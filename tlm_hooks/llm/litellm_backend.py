@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._guard import unhooked
 from ..errors import MissingDependencyError
-from ..hooks.guard import unhooked
 from .base import Generation
 from .convert import generations_from_completion, usage_of
 from .failures import display_url

@@ -109,7 +109,9 @@ class LiteLLMFamily:
 
     # -- wrappers -----------------------------------------------------------------------------
 
-    def _wrapper(self, is_async: bool, lookup: Callable[[Any], HookConfig | None]) -> Callable[..., Any]:
+    def _wrapper(
+        self, is_async: bool, lookup: Callable[[Any], HookConfig | None], client_of: Callable[[Any], Any]
+    ) -> Callable[..., Any]:
         from ...adapters.litellm import ASYNC, SYNC
         from ...hooks.pipeline import call_async, call_sync
 
@@ -121,7 +123,7 @@ class LiteLLMFamily:
             config = lookup(instance)
             if config is None:
                 return wrapped(*args, **kwargs)
-            return run(config, adapter, _quiet(wrapped, is_async), args, kwargs)
+            return run(config, adapter, client_of(instance), _quiet(wrapped, is_async), args, kwargs)
 
         return wrapper
 
@@ -144,14 +146,16 @@ class LiteLLMFamily:
         from ...llm.litellm_backend import import_litellm
 
         import_litellm()  # with its bundled cost map: no network fetch at import
+        litellm = sys.modules["litellm"]
         for home in _FUNCTION_HOMES:
             module = importlib.import_module(home)
             for name, is_async in MODULE_FUNCTIONS:
-                self._wrap(module, name, self._wrapper(is_async, lambda _instance: self._module_config()))
+                wrapper = self._wrapper(is_async, lambda _instance: self._module_config(), lambda _instance: litellm)
+                self._wrap(module, name, wrapper)
         from litellm.router import Router
 
         for name, is_async in ROUTER_METHODS:
-            self._wrap(Router, name, self._wrapper(is_async, self._router_config))
+            self._wrap(Router, name, self._wrapper(is_async, self._router_config, self._router_of))
 
     def _uninstall(self) -> None:
         for (owner, name), own in reversed(list(self._originals.items())):

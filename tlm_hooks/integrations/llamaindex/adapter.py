@@ -104,8 +104,13 @@ class LlamaIndexCallAdapter:
 
     # -- requests ------------------------------------------------------------------------------
 
+    def model_of(self, kwargs: Mapping[str, Any]) -> str | None:
+        """The model the call names, else the LLM's own (its refusal of logprobs is remembered by it)."""
+        model = kwargs.get("model")
+        return model if isinstance(model, str) else self._model_name()
+
     def prepare_kwargs(
-        self, kwargs: Mapping[str, Any], *, route_body: Mapping[str, Any] | None, add_logprobs: bool
+        self, kwargs: Mapping[str, Any], *, client: Any, route_body: Mapping[str, Any] | None, add_logprobs: bool
     ) -> tuple[dict[str, Any], frozenset[str]]:
         new = dict(kwargs)
         added: set[str] = set()

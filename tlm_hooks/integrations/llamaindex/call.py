@@ -2,7 +2,7 @@
 with three LlamaIndex rules added.
 
 - The original method (and every step of a stream it returns) runs inside
-  :func:`~tlm_hooks.hooks.guard.unhooked`: whatever it calls on the way — ``CustomLLM.chat``
+  :func:`~tlm_hooks.unhooked`: whatever it calls on the way — ``CustomLLM.chat``
   calling ``self.complete``, a subclass calling ``super().chat``, the ``openai`` client under
   ``OpenAILike`` hooked by ``patch_all`` — is not scored again. The outermost call is scored once.
 - Repeated calls a fallback makes (``Regenerate``, ``Escalate(model=...)``) use the non-streamed
@@ -16,8 +16,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..._guard import unhooked
 from ...hooks.config import HookConfig
-from ...hooks.guard import unhooked
 from ...hooks.pipeline import HookedCall
 from ...hooks.streams import AsyncStreamProxy, SyncStreamProxy
 from .adapter import LlamaIndexCallAdapter, sibling_of
@@ -96,7 +96,7 @@ def _prepare(
 ) -> LlamaIndexCall | None:
     try:
         adapter = LlamaIndexCallAdapter(llm, method, args, kwargs)
-        return LlamaIndexCall(config, adapter, wrapped, args, kwargs, is_async=is_async)  # type: ignore[arg-type]
+        return LlamaIndexCall(config, adapter, None, wrapped, args, kwargs, is_async=is_async)
     except Exception as exc:  # our own bug: the app's call goes through unhooked
         logger.warning("tlm-hooks: could not prepare the LlamaIndex call (%s); calling unhooked", exc)
         return None

@@ -12,7 +12,7 @@ from typing import Any
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.callbacks.base_handler import BaseCallbackHandler
 
-from ...hooks.guard import is_unhooked
+from ..._guard import is_unhooked
 from ...scorers.base import Scorer
 from .core import OnResult, ReadbackMixin, ScoringCore
 from .reading import answer_of, chat_messages, node_texts, query_text, source_passages

@@ -29,7 +29,7 @@ from llama_index.core.instrumentation.events.synthesis import GetResponseStartEv
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from pydantic import PrivateAttr
 
-from ...hooks.guard import is_unhooked
+from ..._guard import is_unhooked
 from ...scorers.base import Scorer
 from .core import OnResult, ReadbackMixin, ScoringCore
 from .reading import answer_of, chat_messages, node_texts, query_text, source_passages

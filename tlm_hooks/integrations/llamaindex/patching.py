@@ -16,20 +16,30 @@ where a patched instance or class still needs them.
 from __future__ import annotations
 
 import logging
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import wrapt
 
+from ..._guard import is_unhooked
 from ...errors import PatchError
 from ...hooks.config import HookConfig
-from ...hooks.guard import is_unhooked
 from ...hooks.registry import REGISTRY
 from .adapter import METHODS, is_openai_family
 from .call import call_async, call_sync
 
-__all__ = ["register", "unregister", "is_registered", "unpatch_all", "config_for", "wrapped_methods"]
+__all__ = [
+    "FAMILY",
+    "LlamaIndexFamily",
+    "register",
+    "unregister",
+    "is_registered",
+    "unpatch_all",
+    "config_for",
+    "wrapped_methods",
+]
 
 logger = logging.getLogger("tlm_hooks")
 
@@ -262,3 +272,48 @@ def unpatch_all() -> None:
 def wrapped_methods() -> dict[tuple[type, str], Any]:
     """(class, method) -> original, for each method currently wrapped (for tests and debugging)."""
     return dict(_originals)
+
+
+_BASE_MODULE = "llama_index.core.base.llms.base"
+
+
+class LlamaIndexFamily:
+    """LlamaIndex LLMs (instances or classes) as a :class:`~tlm_hooks.hooks.family.HookFamily`."""
+
+    name = "llamaindex"
+    supported = "a LlamaIndex LLM (instance or class)"
+    in_patch_all = False
+
+    def claims(self, obj: Any) -> bool:
+        base = sys.modules.get(_BASE_MODULE)
+        if base is None:  # llama_index.core never imported: nothing can be a LlamaIndex LLM
+            return False
+        cls = obj if isinstance(obj, type) else type(obj)
+        try:
+            return issubclass(cls, base.BaseLLM)
+        except TypeError:
+            return False
+
+    def register(self, target: Any, config: HookConfig) -> None:
+        register(target, config)
+
+    def unregister(self, target: Any) -> bool:
+        return unregister(target)
+
+    def is_registered(self, target: Any) -> bool:
+        return is_registered(target)
+
+    def available(self) -> bool:
+        return True  # this module imports LlamaIndex
+
+    def install_global(self, config: HookConfig) -> None:
+        """Hook every LlamaIndex LLM: their common base class, and with it every subclass."""
+        from llama_index.core.base.llms.base import BaseLLM
+
+        register(BaseLLM, config)
+
+    def uninstall_all(self) -> None:
+        unpatch_all()
+
+
+FAMILY = LlamaIndexFamily()

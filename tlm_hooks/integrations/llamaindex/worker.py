@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ...hooks.guard import unhooked
+from ..._guard import unhooked
 
 __all__ = ["ScoringWorker"]
 
