@@ -7,7 +7,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 # A portable llama.cpp build (no -march=native); built once, then taken from pip's cache.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench clean test-tools
 
 $(VENV)/.ready-demo: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "Python 3.10+ is needed" or 0)'
@@ -29,7 +29,19 @@ $(VENV2)/.ready-test: pyproject.toml
 demo: $(VENV)/.ready-demo
 	$(VENV)/bin/tlm-hooks demo
 
-test: $(VENV)/.ready-test $(VENV2)/.ready-test
+# tests/server/test_replicas_nginx.py runs a real nginx: install it from the OS packages when we
+# can (root with apt-get), never failing the build; without it that test is skipped and says why
+test-tools:
+	@if command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing nginx (for the replica test)..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends nginx >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends nginx >/dev/null 2>&1; } \
+		|| echo "nginx could not be installed: the replica test will be skipped"; \
+	else echo "nginx is not installed (installing it needs root and apt-get): the replica test will be skipped"; fi
+
+test: $(VENV)/.ready-test $(VENV2)/.ready-test test-tools
 	@echo "== tests on openai 3.x (with the embedded model) =="
 	$(VENV)/bin/python -m pytest -q
 	@echo "== tests on openai 2.x =="

@@ -35,10 +35,14 @@ for question in ("What is the capital of France?", "Which fruit is yellow?"):
     response = engine.query(question)
     print("Q:", question)
     print("  answer:     ", response.response.strip())
+    # the patched LLM's score of this answer is on the Response as soon as query() returns
+    print("  LLM's token-probability score:", round(response.tlm_metadata["trustworthiness_score"], 3))
     handler.wait(600)  # a script waits for the background scores; an app reads them later
     scored = handler.result_for(response)
     print("  context:    ", scored.context)
-    print("  trust score:", round(scored.score, 3) if scored.score is not None else scored.result.error)
+    # the handler's RAG score replaces it on the Response once ready
+    trust = response.metadata["tlm_metadata"]["trustworthiness_score"]
+    print("  trust score (RAG):", round(trust, 3) if trust is not None else scored.result.error)
     print("  groundedness score:", round(scored.result.evals["response_groundedness"]["score"], 3))
 
 handler.close()

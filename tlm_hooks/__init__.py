@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from . import fallbacks
 from ._guard import unhooked
 from .adapters.text import TrustedText
-from .backends import CleanlabTLM
 from .decorators import trust_scored, with_tlm_options
 from .errors import (
     InvalidOptionError,
@@ -35,20 +34,26 @@ from .hooks.refusals import forget_logprob_refusals
 from .integrations import otel as _otel  # noqa: F401  (adds its span annotator to the hook)
 from .options import TLMOptions
 from .policy import LowTrustEvent, TrustPolicy
-from .scorers import BaseScorer, FunctionScorer, LogprobScorer, Scorer, TLMScorer
-from .tlm import TLM
+from .scorers import BaseScorer, FunctionScorer, LogprobScorer, Scorer
 from .types import ScoreRequest, TokenLogprob, TrustResult
 from .workflows import ascore_completion, score_completion
 
 if TYPE_CHECKING:
+    from .backends import CleanlabTLM
     from .calibration import Calibration, TLMCalibrated, calibrate
     from .datasets import score_dataframe, score_file
     from .rag import Eval, TrustworthyRAG
+    from .scorers.tlm import TLMScorer
+    from .tlm import TLM
 
 __version__ = "0.1.0"
 
-# imported on first use, so `import tlm_hooks` stays light
+# imported on first use, so `import tlm_hooks` stays light (the engine, the Cleanlab backend,
+# RAG, datasets and calibration each load their own dependencies)
 _LAZY = {
+    "TLMScorer": "tlm_hooks.scorers.tlm",
+    "TLM": "tlm_hooks.tlm",
+    "CleanlabTLM": "tlm_hooks.backends",
     "TrustworthyRAG": "tlm_hooks.rag",
     "Eval": "tlm_hooks.rag",
     "score_file": "tlm_hooks.datasets",

@@ -49,6 +49,7 @@ class AppendWarning:
     """Append a warning to the answer. ``text`` may use ``{score}`` and ``{threshold}``."""
 
     name = "append_warning"
+    stream_stage = "either"  # where it runs on a stream: see policy.split_for_stream
 
     def __init__(self, text: str = DEFAULT_WARNING) -> None:
         if not isinstance(text, str):
@@ -66,6 +67,7 @@ class ReplaceResponse:
     """Replace the answer with a fixed text, or with ``fn(event) -> str``."""
 
     name = "replace_response"
+    stream_stage = "either"  # where it runs on a stream: see policy.split_for_stream
 
     def __init__(self, text: str | Callable[[LowTrustEvent], str] = "I'm not confident enough to answer that.") -> None:
         if not isinstance(text, str) and not callable(text):
@@ -108,6 +110,7 @@ class Regenerate:
     """
 
     name = "regenerate"
+    stream_stage = "after"  # where it runs on a stream: see policy.split_for_stream
 
     def __init__(self, attempts: int = 2, **overrides: Any) -> None:
         self.attempts = _check_attempts("Regenerate", attempts)
@@ -155,6 +158,7 @@ class Escalate:
     """
 
     name = "escalate"
+    stream_stage = "after"  # where it runs on a stream: see policy.split_for_stream
 
     def __init__(self, *, client: Any = None, model: str | None = None, **overrides: Any) -> None:
         if client is None and model is None:
@@ -185,6 +189,7 @@ class HumanReview:
     a queue with ``put_nowait`` (e.g. ``asyncio.Queue``) is fed without blocking."""
 
     name = "human_review"
+    stream_stage = "either"  # where it runs on a stream: see policy.split_for_stream
 
     def __init__(
         self,
@@ -247,6 +252,7 @@ class Raise:
     """Raise :class:`~tlm_hooks.errors.UntrustworthyResponseError` carrying the result."""
 
     name = "raise"
+    stream_stage = "before"  # where it runs on a stream: see policy.split_for_stream
 
     def handle(self, event: LowTrustEvent) -> Any:
         raise UntrustworthyResponseError(event.result, event.response, event.threshold)

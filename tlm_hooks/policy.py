@@ -29,6 +29,7 @@ __all__ = [
     "check_score_timeout",
     "run_policy",
     "arun_policy",
+    "split_for_stream",
 ]
 
 logger = logging.getLogger("tlm_hooks")
@@ -125,6 +126,7 @@ class _FunctionFallback:
     def __init__(self, fn: Callable[[LowTrustEvent], Any]) -> None:
         self.fn = fn
         self.name = getattr(fn, "__name__", "custom")
+        self.stream_stage = getattr(fn, "stream_stage", "before")  # a function may say it can wait
 
     def handle(self, event: LowTrustEvent) -> Any | None:
         out = self.fn(event)
@@ -235,9 +237,12 @@ def _log_handler_failure(handler: Fallback, exc: BaseException) -> None:
 _DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
 
 
-def run_policy(policy: TrustPolicy, event: LowTrustEvent) -> tuple[Any, TrustResult]:
-    """Run the fallback chain on a low-trust event; returns the final (response, result)."""
-    for handler in policy.handlers:
+def run_policy(
+    policy: TrustPolicy, event: LowTrustEvent, handlers: Sequence[Fallback] | None = None
+) -> tuple[Any, TrustResult]:
+    """Run the fallback chain (``handlers``, default the policy's) on a low-trust event; returns
+    the final (response, result)."""
+    for handler in policy.handlers if handlers is None else handlers:
         if not policy.is_low(event.result):
             break
         try:
@@ -253,9 +258,11 @@ def run_policy(policy: TrustPolicy, event: LowTrustEvent) -> tuple[Any, TrustRes
     return _finish(event)
 
 
-async def arun_policy(policy: TrustPolicy, event: LowTrustEvent) -> tuple[Any, TrustResult]:
+async def arun_policy(
+    policy: TrustPolicy, event: LowTrustEvent, handlers: Sequence[Fallback] | None = None
+) -> tuple[Any, TrustResult]:
     """Async form of :func:`run_policy` (fallbacks' ``ahandle`` is awaited)."""
-    for handler in policy.handlers:
+    for handler in policy.handlers if handlers is None else handlers:
         if not policy.is_low(event.result):
             break
         try:
@@ -269,3 +276,24 @@ async def arun_policy(policy: TrustPolicy, event: LowTrustEvent) -> tuple[Any, T
             event.response = out
         event.actions.append(handler.name)
     return _finish(event)
+
+
+def split_for_stream(handlers: Sequence[Fallback]) -> tuple[tuple[Fallback, ...], tuple[Fallback, ...]]:
+    """``(before_end, after_end)``: on a stream, the handlers to run before the stream ends and
+    those that can run once it has ended.
+
+    Each built-in fallback says where it belongs on a stream (``stream_stage``): ``"after"`` for
+    those that call a model (``Regenerate``, ``Escalate``: their new answer cannot be streamed
+    anyway), ``"either"`` for cheap ones whose effect needs no open stream (``AppendWarning``,
+    ``ReplaceResponse``, ``HumanReview``), ``"before"`` for ``Raise`` (it must reach the loop
+    reading the stream) and for any fallback that does not say (your own functions). The
+    chain is cut at its first ``"after"`` handler when nothing from there on must run before
+    the end; otherwise all of it runs before the end, in order, as on a non-streamed call.
+    """
+    stages = [getattr(h, "stream_stage", "before") for h in handlers]
+    if "after" not in stages:
+        return tuple(handlers), ()
+    cut = stages.index("after")
+    if any(stage == "before" for stage in stages[cut:]):
+        return tuple(handlers), ()
+    return tuple(handlers[:cut]), tuple(handlers[cut:])

@@ -80,7 +80,8 @@ async def test_regenerate_keeps_the_best_answer(fake: Any, make_client: Any, is_
         else {"body": {"messages": MESSAGES, "stream": True}}
     )
     stream = await resolve(client.complete(**call))
-    await drain(stream, is_async=is_async)
+    await drain(stream, is_async=is_async)  # the stream ends with its content; Regenerate runs after
+    assert await resolve(stream.wait_fallbacks(30))
     assert len(fake.requests) == 3  # stopped once an answer reached the threshold
     for again in fake.requests[1:]:
         assert again.body["temperature"] == 0.9 and "stream" not in again.body  # one full answer each

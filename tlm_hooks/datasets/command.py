@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", metavar="URL", help="Cleanlab service URL (self-hosted)")
     run.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for a local model")
     run.add_argument(
+        "--calibration",
+        metavar="PROFILE",
+        help="tlm only: a profile from `tlm-hooks calibrate`; scores are then calibrated (the raw one in log)",
+    )
+    run.add_argument(
         "--max-concurrency",
         type=_positive_int,
         metavar="N",
@@ -162,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_url=args.base_url,
             threads=args.threads,
             max_concurrency=args.max_concurrency,
+            calibration=args.calibration,
         )
     except (TLMHooksError, ValueError) as exc:
         return _fail(exc)

@@ -105,6 +105,7 @@ def build_scorer(
     base_url: str | None = None,
     threads: int | None = None,
     max_concurrency: int | None = None,
+    calibration: str | None = None,
 ) -> Scorer:
     """The scorer the command line asked for.
 
@@ -114,7 +115,8 @@ def build_scorer(
     OpenAI-compatible server (with ``model`` naming the model there); ``model`` alone names a
     litellm model. For ``cleanlab``, ``model`` is Cleanlab's base model and ``base_url`` a
     self-hosted service. ``max_concurrency`` (default 8) is how many rows are scored at once;
-    for ``module:attribute`` it defaults to the scorer's own limit.
+    for ``module:attribute`` it defaults to the scorer's own limit. ``calibration`` (``tlm`` only)
+    is the path of a profile from ``tlm-hooks calibrate``, read now.
     """
     limit = max_concurrency or DEFAULT_CONCURRENCY
     engine_flags = {"quality_preset": quality_preset, "task": task, "judge": judge, "model": model}
@@ -122,6 +124,10 @@ def build_scorer(
         given = [f"--{k.replace('_', '-')}" for k, v in engine_flags.items() if v is not None]
         if given:
             raise DatasetError(f"{', '.join(given)} apply to --scorer tlm or cleanlab, not to --scorer {kind}")
+    if calibration is not None and kind != "tlm":
+        raise DatasetError(
+            f"--calibration applies to --scorer tlm (a profile is fitted on the engine's scores), not to --scorer {kind}"
+        )
     if kind == "logprob":
         from ..scorers.logprob import LogprobScorer
 
@@ -149,13 +155,29 @@ def build_scorer(
 
         if base_url is not None:
             raise DatasetError("--base-url applies to --scorer cleanlab; for the engine give the URL as --judge")
+        profile = _profile(calibration) if calibration is not None else None  # a bad file fails before the judge loads
         backend = judge_backend(judge, model, api_key=api_key, threads=threads)
         return TLMScorer(
-            quality_preset or "medium", task or "default", EXPLANATION, judge=backend, max_concurrency=limit
+            quality_preset or "medium",
+            task or "default",
+            EXPLANATION,
+            judge=backend,
+            max_concurrency=limit,
+            calibration=profile,
         )
     if ":" in kind:
         return load_scorer(kind, max_concurrency=max_concurrency)
     raise DatasetError(f"unknown scorer {kind!r}: allowed {', '.join(SCORER_NAMES)}, or module:function")
+
+
+def _profile(path: str) -> Any:
+    try:
+        from ..calibration.profile import Calibration
+    except ImportError as exc:  # the calibration extra is missing
+        raise DatasetError(
+            f"--calibration needs the calibration extra: pip install 'tlm-hooks[calibration]' ({exc})"
+        ) from None
+    return Calibration.load(path)
 
 
 def judge_backend(

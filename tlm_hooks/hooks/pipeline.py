@@ -13,7 +13,7 @@ from typing import Any
 from .._guard import unhooked
 from ..adapters.base import CallAdapter
 from ..errors import TrustScoringError, UntrustworthyResponseError
-from ..policy import LowTrustEvent, arun_policy, run_policy
+from ..policy import Fallback, LowTrustEvent, arun_policy, run_policy, split_for_stream
 from ..types import ScoreRequest, TrustResult
 from .config import HookConfig
 from .deadline import ascore_within, score_within
@@ -59,7 +59,10 @@ class HookedCall:
         self.model = adapter.model_of(kwargs)
         self.logprobs_refused = config.wants_logprobs and REFUSALS.refused(self.model, client)
         self.kwargs, self.added = adapter.prepare_kwargs(
-            kwargs, client=client, route_body=config.route_body, add_logprobs=config.wants_logprobs and not self.logprobs_refused
+            kwargs,
+            client=client,
+            route_body=config.route_body,
+            add_logprobs=config.wants_logprobs and not self.logprobs_refused,
         )
 
     # -- the original call -------------------------------------------------------------------
@@ -209,7 +212,9 @@ class HookedCall:
 
     def _our_failure(self, response: Any, exc: BaseException) -> Any:
         """Fail-open for bugs or surprises in the hook itself: log, report, return the response."""
-        logger.warning("tlm-hooks: could not score this call (%s: %s); response returned as is", type(exc).__name__, exc)
+        logger.warning(
+            "tlm-hooks: could not score this call (%s: %s); response returned as is", type(exc).__name__, exc
+        )
         if self.config.policy.on_error == "raise":
             raise TrustScoringError(f"tlm-hooks failed while handling the response: {exc}") from exc
         try:
@@ -240,7 +245,9 @@ class HookedCall:
 
     # -- streams ----------------------------------------------------------------------------------
 
-    def stream_outcome(self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None) -> StreamOutcome:
+    def stream_outcome(
+        self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
+    ) -> StreamOutcome:
         """Score a stream's chunks once it ended (``finished``), was closed early, or failed
         with ``error`` (then what was received is scored and marked partial, never acted on)."""
         if not chunks and error is not None:
@@ -249,8 +256,16 @@ class HookedCall:
         result = self.score(response)
         if not finished:
             return self._partial(result, response, len(chunks), error)
-        final, result = self.decide(response, result, is_stream=True)
-        return self._stream_outcome(chunks, response, final, result)
+        event, before, after = self._stream_plan(response, result)
+        if event is None:
+            return StreamOutcome(result, response, None)
+        with unhooked():  # calls a fallback makes (even on hooked clients) are not hooked again
+            final, result = run_policy(self.config.policy, event, before)
+        annotate_spans(result, self.config)
+        outcome = self._stream_outcome(chunks, response, final, result)
+        if after:
+            outcome.later = lambda: self._after_end(event, after, outcome.response)
+        return outcome
 
     async def astream_outcome(
         self, chunks: Sequence[Any], *, finished: bool, error: BaseException | None = None
@@ -261,8 +276,43 @@ class HookedCall:
         result = await self.ascore(response)
         if not finished:
             return self._partial(result, response, len(chunks), error)
-        final, result = await self.adecide(response, result, is_stream=True)
-        return self._stream_outcome(chunks, response, final, result)
+        event, before, after = self._stream_plan(response, result)
+        if event is None:
+            return StreamOutcome(result, response, None)
+        with unhooked():
+            final, result = await arun_policy(self.config.policy, event, before)
+        annotate_spans(result, self.config)
+        outcome = self._stream_outcome(chunks, response, final, result)
+        if after:
+            outcome.later = lambda: self._aafter_end(event, after, outcome.response)
+        return outcome
+
+    def _stream_plan(
+        self, response: Any, result: TrustResult
+    ) -> tuple[LowTrustEvent | None, tuple[Fallback, ...], tuple[Fallback, ...]]:
+        """The policy on a finished stream: ``(event, before, after)`` (no event when nothing acts).
+        ``before`` runs before the stream ends; ``after`` once it has ended (see
+        :func:`~tlm_hooks.policy.split_for_stream`)."""
+        policy = self.config.policy
+        annotate_spans(result, self.config)  # ~free unless a tracer is in use
+        policy.check_error(result)
+        if not policy.is_low(result) or not policy.handlers:
+            return None, (), ()
+        before, after = split_for_stream(policy.handlers)
+        return self._event(response, result, is_stream=True), before, after
+
+    def _after_end(self, event: LowTrustEvent, handlers: Sequence[Fallback], sent: Any) -> tuple[TrustResult, Any]:
+        """Run the fallbacks that wait for the stream's end; ``(result, replacement or None)``."""
+        with unhooked():
+            final, result = run_policy(self.config.policy, event, handlers)
+        return result, (None if final is sent else self.adapter.attach(final, result))
+
+    async def _aafter_end(
+        self, event: LowTrustEvent, handlers: Sequence[Fallback], sent: Any
+    ) -> tuple[TrustResult, Any]:
+        with unhooked():
+            final, result = await arun_policy(self.config.policy, event, handlers)
+        return result, (None if final is sent else self.adapter.attach(final, result))
 
     def _partial(self, result: TrustResult, response: Any, received: int, error: BaseException | None) -> StreamOutcome:
         """A stream that stopped early: its partial answer is scored, said so, and not acted on."""

@@ -9,8 +9,11 @@ dropped without any of these is not scored: nothing runs from a finaliser.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import wrapt
@@ -27,15 +30,18 @@ _DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
 
 class StreamOutcome:
     """What ending a stream produced: the result, the accumulated response, an optional extra
-    chunk to send, and a replacement response that could not be streamed."""
+    chunk to send, a replacement response that could not be streamed, and ``later``: the
+    fallbacks that run once the stream has ended (a function returning ``(result, replacement)``,
+    or for async streams one returning an awaitable of it)."""
 
-    __slots__ = ("result", "response", "extra_chunk", "fallback_response")
+    __slots__ = ("result", "response", "extra_chunk", "fallback_response", "later")
 
     def __init__(self, result: TrustResult, response: Any, extra_chunk: Any, fallback_response: Any = None) -> None:
         self.result = result
         self.response = response
         self.extra_chunk = extra_chunk
         self.fallback_response = fallback_response
+        self.later: Callable[[], Any] | None = None
 
 
 class StreamCall(Protocol):
@@ -64,8 +70,15 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
 
     @property
     def tlm_result(self) -> TrustResult | None:
-        """The trust result, once the stream has ended or been closed (else ``None``)."""
+        """The trust result, once the stream has ended or been closed (else ``None``). With
+        fallbacks that run after the stream's end (``Regenerate``, ``Escalate``), a sync stream's
+        ``tlm_result``/``tlm_metadata``/``tlm_fallback_response`` wait for them; on an async
+        stream, ``await stream.wait_fallbacks()`` first (until then they hold the score alone)."""
+        self._settled()
         return None if self._self_outcome is None else self._self_outcome.result
+
+    def _settled(self) -> None:
+        """Wait for the after-end fallbacks where waiting is possible (sync streams)."""
 
     @property
     def tlm_metadata(self) -> dict[str, Any] | None:
@@ -80,8 +93,21 @@ class _StreamState(wrapt.ObjectProxy):  # type: ignore[misc]
 
     @property
     def tlm_fallback_response(self) -> Any:
-        """A replacement a fallback produced that could not be streamed (else ``None``)."""
+        """A replacement a fallback produced that could not be streamed (else ``None``). From a
+        fallback that runs after the stream's end (``Regenerate``, ``Escalate``), it is set once
+        that fallback is done: see ``wait_fallbacks``."""
+        self._settled()
         return None if self._self_outcome is None else self._self_outcome.fallback_response
+
+    def _later_done(self, outcome: StreamOutcome, done: tuple[TrustResult, Any]) -> None:
+        result, replacement = done
+        outcome.result = result
+        if replacement is not None:
+            outcome.fallback_response = replacement
+
+    @staticmethod
+    def _later_failed(exc: BaseException) -> None:
+        logger.warning("tlm-hooks: a fallback run after the stream ended failed: %s: %s", type(exc).__name__, exc)
 
     def _settle(self, outcome: StreamOutcome) -> None:
         try:
@@ -102,6 +128,34 @@ class SyncStreamProxy(_StreamState):
     def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped, call)
         self._self_iter = iter(wrapped)
+        self._self_later: threading.Thread | None = None
+
+    def wait_fallbacks(self, timeout: float | None = None) -> bool:
+        """Block until the fallbacks that run after the stream's end are done (at once when there
+        are none); False if ``timeout`` seconds passed first."""
+        thread = self._self_later
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _settled(self) -> None:
+        self.wait_fallbacks()
+
+    def _start_later(self, outcome: StreamOutcome) -> None:
+        later = outcome.later
+        if later is None:
+            return
+
+        def run() -> None:
+            try:
+                self._later_done(outcome, later())
+            except Exception as exc:  # logged, never raised: the stream has ended
+                self._later_failed(exc)
+
+        context = contextvars.copy_context()
+        self._self_later = threading.Thread(target=context.run, args=(run,), name="tlm-hooks-fallbacks", daemon=True)
+        self._self_later.start()
 
     def __iter__(self) -> SyncStreamProxy:
         return self
@@ -131,6 +185,7 @@ class SyncStreamProxy(_StreamState):
             return
         try:
             self._settle(self._self_call.stream_outcome(self._self_chunks, finished=finished, error=error))
+            self._start_later(self._self_outcome)  # type: ignore[arg-type]
         except _DELIBERATE:
             self._self_outcome = StreamOutcome(TrustResult(None), None, None)
             raise
@@ -161,6 +216,29 @@ class AsyncStreamProxy(_StreamState):
     def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped, call)
         self._self_iter = wrapped.__aiter__()
+        self._self_later: asyncio.Task[None] | None = None
+
+    async def wait_fallbacks(self, timeout: float | None = None) -> bool:
+        """Wait until the fallbacks that run after the stream's end are done (at once when there
+        are none); False if ``timeout`` seconds passed first (they go on running)."""
+        task = self._self_later
+        if task is None:
+            return True
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        return bool(done)
+
+    def _start_later(self, outcome: StreamOutcome) -> None:
+        later = outcome.later
+        if later is None:
+            return
+
+        async def run() -> None:
+            try:
+                self._later_done(outcome, await later())
+            except Exception as exc:  # logged, never raised: the stream has ended
+                self._later_failed(exc)
+
+        self._self_later = asyncio.get_running_loop().create_task(run())
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -190,6 +268,7 @@ class AsyncStreamProxy(_StreamState):
             return
         try:
             self._settle(await self._self_call.astream_outcome(self._self_chunks, finished=finished, error=error))
+            self._start_later(self._self_outcome)  # type: ignore[arg-type]
         except _DELIBERATE:
             self._self_outcome = StreamOutcome(TrustResult(None), None, None)
             raise

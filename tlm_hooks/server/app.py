@@ -24,6 +24,7 @@ try:
     from starlette.applications import Starlette
     from starlette.background import BackgroundTask
     from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
@@ -36,6 +37,7 @@ from .azure_openai import AZURE_OPENAI_PATHS, azure_chat_body
 from .chat import ChatContext, ChatModel, ChatRequest, complete, parse_chat_request, stream
 from .errors import ApiError, Secrets, current_secrets, install_log_scrubbing, secrets_in
 from .limits import Gate, Limits, check_messages, read_json
+from .metrics import METRICS_MODES, MetricsMiddleware, ServerMetrics
 from .models import ModelChoice, ModelPolicy
 from .openapi import openapi_document
 from .scoring import DefaultScorers, ScorerSource
@@ -124,6 +126,7 @@ def create_app(
     allow_model_provider: bool | None = None,
     model_aliases: Mapping[str, str] | None = None,
     strict_models: bool = False,
+    metrics: str = "off",
 ) -> Starlette:
     """The app: ``model`` generates, ``scorer`` (a ``Scorer`` or ``(TLMOptions) -> Scorer``) scores.
 
@@ -134,9 +137,13 @@ def create_app(
     endpoint in ``options.model_provider``. ``options.model`` naming a model the server does not
     serve is answered by ``model`` (the reply says so), or refused with ``strict_models``;
     ``model_aliases`` maps such names to a served target (see :mod:`tlm_hooks.server.models`).
+    ``metrics`` serves Prometheus metrics on ``GET /metrics``: ``"off"``, ``"auth"`` (behind the
+    API keys, like the model endpoints) or ``"public"`` (no key asked).
     """
     if not isinstance(model, ChatModel):
         raise TypeError(f"model must have chat, chat_stream and achat methods, got {type(model).__name__}")
+    if metrics not in METRICS_MODES:
+        raise ValueError(f"metrics must be one of {', '.join(METRICS_MODES)}, got {metrics!r}")
     keys = KeyChecker(api_keys)
     limits = limits or Limits()
     if max_body_bytes is not None:
@@ -276,7 +283,23 @@ def create_app(
         assert isinstance(exc, HTTPException)
         return ApiError(exc.status_code, str(exc.detail), headers=exc.headers).response()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    middleware: list[Middleware] = []
+    if metrics != "off":
+        counted = ServerMetrics(gate, draining, routes)
+
+        async def serve_metrics(request: Request) -> Response:
+            if metrics == "auth":
+                try:
+                    keys.check(request)
+                except ApiError as exc:
+                    return exc.response(secrets)
+            body, content_type = counted.render()
+            return Response(body, media_type=content_type)
+
+        routes.append(Route("/metrics", serve_metrics, methods=["GET"]))
+        middleware.append(Middleware(MetricsMiddleware, metrics=counted))
+
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
     document = openapi_document(app.routes, auth=keys.enabled)
     app.state.gate = gate
     app.state.draining = draining

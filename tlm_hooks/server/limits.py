@@ -220,6 +220,7 @@ class Gate:
         self.max_concurrency, self.max_queue, self.max_wait = max_concurrency, max_queue, max_wait
         self.retry_after = retry_after
         self.running = 0
+        self.refusals: collections.Counter[str] = collections.Counter()  # queue_full / queue_timeout, for metrics
         self._queue: collections.deque[asyncio.Future[bool]] = collections.deque()
 
     @property
@@ -227,7 +228,8 @@ class Gate:
         """Requests in the queue."""
         return len(self._queue)
 
-    def _busy(self, why: str) -> ApiError:
+    def _busy(self, why: str, reason: str) -> ApiError:
+        self.refusals[reason] += 1
         return ApiError(
             503,
             f"the server is busy ({why}); retry after {self.retry_after}s",
@@ -243,7 +245,7 @@ class Gate:
             self.running += 1
             return Slot(self)
         if len(self._queue) >= self.max_queue:
-            raise self._busy(f"{self.running} running, {len(self._queue)} queued")
+            raise self._busy(f"{self.running} running, {len(self._queue)} queued", "queue_full")
         wait = self.max_wait if max_wait is None else max_wait
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
@@ -262,7 +264,8 @@ class Gate:
             if waiter in self._queue:
                 self._queue.remove(waiter)
         if not admitted:
-            raise self._busy(f"queued for more than {time.monotonic() - started:.3g}s, the limit is {wait:g}s")
+            waited = time.monotonic() - started
+            raise self._busy(f"queued for more than {waited:.3g}s, the limit is {wait:g}s", "queue_timeout")
         return Slot(self)
 
     def _release(self) -> None:

@@ -377,6 +377,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "/v1/models": _get("The models this server answers with (OpenAI models.list)", "", public=False),
     "/api/models": _get("The models this server answers with (OpenAI models.list)", "", public=False),
     "/openapi.json": _get("This document", ""),
+    "/metrics": _get("Prometheus metrics (served with --metrics auth|public; auth asks for the API key)", ""),
 }
 
 

@@ -29,6 +29,7 @@ from .bodies import CLIENT_KEYS, DEBERTA, check_keys, rest_options
 from .chat import ChatContext
 from .errors import ApiError, Secrets, bad_field, model_error
 from .limits import check_text_length
+from .metrics import record_score
 from .scoring import add_warnings, pick_scorer
 
 __all__ = ["RagCall", "parse_rag_score", "parse_rag_generate", "run_rag_score", "run_rag_generate"]
@@ -135,6 +136,8 @@ def _reply(result: RAGResult, call: RagCall, ctx: ChatContext) -> JSONResponse:
             result[ev.name] = {"score": None, "error": {"message": NO_SCORER, "type": "RuntimeError"}}
     trust = result.get("trustworthiness")
     if isinstance(trust, dict):
+        components = (trust.get("log") or {}).get("per_component_score")
+        record_score(trust.get("score"), components if isinstance(components, dict) else None, failed="error" in trust)
         result["trustworthiness"] = add_warnings(dict(trust), [*ctx.warnings, *_warnings(call.options)])
     return JSONResponse({**_scrubbed(result, ctx.secrets), **DEBERTA})
 

@@ -21,6 +21,7 @@ from ..scorers.logprob import LogprobScorer
 from ..types import ScoreRequest, TokenLogprob, TrustResult
 from . import compat
 from .errors import Secrets
+from .metrics import record_score
 
 __all__ = [
     "ScorerFactory",
@@ -51,17 +52,20 @@ class DefaultScorers:
     """The default factory: ``LogprobScorer`` for ``base`` (or no options); otherwise the TLM engine.
 
     The engine (``TLMScorer``, with ``judge`` as its model) also takes responses that carry no
-    token logprobs. Without the engine installed, everything goes to ``LogprobScorer``.
+    token logprobs. Without the engine installed, everything goes to ``LogprobScorer``. With a
+    ``calibration`` profile every request goes to the engine, which calibrates its score (a
+    ``LogprobScorer`` score is not what the profile was fitted on).
     """
 
-    def __init__(self, judge: Any = None, *, allow_model_provider: bool = False) -> None:
+    def __init__(self, judge: Any = None, *, allow_model_provider: bool = False, calibration: Any = None) -> None:
         self.judge = judge
         self.allow_model_provider = allow_model_provider
+        self.calibration = calibration
         self.logprob = LogprobScorer()
 
     def with_judge(self, judge: Any) -> DefaultScorers:
         """The same factory judging with ``judge`` (the model chosen for one request)."""
-        copy = DefaultScorers(judge, allow_model_provider=self.allow_model_provider)
+        copy = DefaultScorers(judge, allow_model_provider=self.allow_model_provider, calibration=self.calibration)
         copy.logprob = self.logprob
         return copy
 
@@ -74,13 +78,14 @@ class DefaultScorers:
         engine = _engine()
         preset = options.quality_preset
         wants_engine = preset not in (None, "base") or (preset is None and bool(options.options))
-        if engine is None or not (wants_engine or not has_logprobs):
+        if engine is None or not (wants_engine or not has_logprobs or self.calibration is not None):
             return self.logprob
         return engine(  # type: ignore[no-any-return]
             quality_preset=preset or "medium",
             task=options.task or "default",
             options=dict(options.options),
             judge=self.judge,
+            calibration=self.calibration,
         )
 
 
@@ -153,6 +158,7 @@ async def run_scorer(
         message = secrets.scrub(str(exc) or type(exc).__name__)
         logger.warning("tlm-hooks server: scoring failed: %s: %s", type(exc).__name__, message)
         result = TrustResult(None, error=message, error_type=type(exc).__name__)
+    record_score(result.trustworthiness_score, result.components, failed=result.error is not None)
     data = result.to_dict()
     error = data.get("error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):

@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-score", action="store_true", help="serve plain completions, without tlm_metadata")
     parser.add_argument(
+        "--calibration",
+        metavar="PROFILE",
+        help="a profile from `tlm-hooks calibrate`: every score is then the calibrated one (the raw one in log)",
+    )
+    parser.add_argument(
         "--allow-model-provider",
         action="store_true",
         help="let requests name an endpoint in options.model_provider that generates and judges for them "
@@ -162,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse (400) an options.model this server does not serve, instead of answering it with "
         "the server's own model and saying so in the reply",
+    )
+    parser.add_argument(
+        "--metrics",
+        choices=["off", "auth", "public"],
+        default="auth",
+        help="Prometheus metrics on GET /metrics: 'auth' (default) asks for an API key like the model "
+        "endpoints (with --no-auth nothing is asked), 'public' asks for none (for a scraper inside the "
+        "cluster; the metrics carry no prompt, key or model name), 'off' serves none",
     )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -217,6 +230,23 @@ def api_keys(
     return list(dict.fromkeys(keys))
 
 
+def _calibration(path: str | None, no_score: bool) -> Any:
+    """The profile of ``--calibration`` (``None`` without it); ``ValueError`` naming the file."""
+    if path is None:
+        return None
+    if no_score:
+        raise ValueError("--calibration calibrates scores; it cannot go with --no-score")
+    try:
+        from ..calibration.profile import Calibration
+    except ImportError as exc:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"--calibration needs the calibration extra: pip install 'tlm-hooks[calibration]' ({exc})"
+        ) from None
+    return Calibration.load(path)
+
+
 def load_model(
     spec: str, *, upstream_key: str | None, upstream_model: str | None, timeout: float, threads: int | None = None
 ) -> Any:
@@ -249,6 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyConfigError as exc:
         print(f"tlm-hooks serve: {exc}", file=sys.stderr)
         return 2
+    try:
+        profile = _calibration(args.calibration, args.no_score)
+    except (ValueError, MissingDependencyError) as exc:  # before the model loads
+        print(f"tlm-hooks serve: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         model = load_model(
@@ -277,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = (
         None
         if args.no_score
-        else DefaultScorers(judge=LocalBackend(model), allow_model_provider=args.allow_model_provider)
+        else DefaultScorers(
+            judge=LocalBackend(model), allow_model_provider=args.allow_model_provider, calibration=profile
+        )
     )
     try:
         app = create_app(
@@ -290,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_model_provider=args.allow_model_provider,
             model_aliases=dict(args.model_alias),
             strict_models=args.strict_models,
+            metrics=args.metrics,
         )
     except ValueError as exc:
         print(f"tlm-hooks serve: {exc}", file=sys.stderr)
@@ -308,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = _draining_server(config, app.state.draining, grace)
     print(
         f"tlm-hooks serve: model {getattr(model, 'name', args.model)!r} on http://{args.host}:{args.port} "
-        f"(auth {'on' if keys else 'off'})",
+        f"(auth {'on' if keys else 'off'}; metrics on /metrics: {args.metrics})",
         file=sys.stderr,
         flush=True,
     )

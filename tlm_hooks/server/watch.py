@@ -30,6 +30,7 @@ class Draining:
 
     def __init__(self) -> None:
         self.deadline: float | None = None  # time.monotonic() when in-flight work is cut off
+        self.refusals = 0  # 503 shutting_down replies made (for metrics)
         # one future per waiting request, each on its own loop (a TestClient runs one loop per call)
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
 
@@ -47,7 +48,8 @@ class Draining:
                 loop.call_soon_threadsafe(_set_done, waiter)
 
     def error(self) -> ApiError:
-        """The 503 a request gets when the server shuts down under it."""
+        """The 503 a request gets when the server shuts down under it (counted in ``refusals``)."""
+        self.refusals += 1
         return ApiError(
             503,
             f"the server is shutting down; retry after {self.retry_after}s (on another replica if there is one)",

@@ -13,6 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, Completi
 from ...adapters.base import ResultKind
 from ...options import TLMOptions, deep_merge
 from ...types import ScoreRequest, TokenLogprob, TrustResult
+from .reading import chat_messages, prompt_text
 
 __all__ = ["METHODS", "LlamaIndexCallAdapter", "is_openai_family", "sibling_of"]
 
@@ -98,9 +99,16 @@ class LlamaIndexCallAdapter:
         self.messages: Any = first if self.is_chat else None
         self.prompt: Any = None if self.is_chat else first
         self._stream_logprobs: dict[int, list[TokenLogprob]] = {}
+        self.slot: Any = None  # a queries.CallSlot, set by the call when it runs inside a query engine's query
 
     def client_of(self, resource: Any) -> Any:
         return self.llm
+
+    def prompt_text(self) -> str:
+        """The call's input as one string (chat messages as ``role: content`` lines)."""
+        if self.is_chat:
+            return prompt_text(chat_messages(self.messages or ()), None)
+        return prompt_text(None, str(self.prompt or ""))
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -229,6 +237,8 @@ class LlamaIndexCallAdapter:
     def attach(self, response: Any, result: TrustResult) -> Any:
         # a new dict: a response built with a shared additional_kwargs dict must not leak the score
         response.additional_kwargs = {**(response.additional_kwargs or {}), METADATA_KEY: result.to_dict()}
+        if self.slot is not None:  # the query engine's Response gets it too (see .queries)
+            self.slot.fill(result)
         return response
 
     # -- streams -------------------------------------------------------------------------------

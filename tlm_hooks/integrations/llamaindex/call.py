@@ -21,6 +21,7 @@ from ...hooks.config import HookConfig
 from ...hooks.pipeline import HookedCall
 from ...hooks.streams import AsyncStreamProxy, SyncStreamProxy
 from .adapter import LlamaIndexCallAdapter, sibling_of
+from .queries import open_call
 
 __all__ = ["LlamaIndexCall", "call_sync", "call_async"]
 
@@ -96,6 +97,7 @@ def _prepare(
 ) -> LlamaIndexCall | None:
     try:
         adapter = LlamaIndexCallAdapter(llm, method, args, kwargs)
+        adapter.slot = open_call(config.policy.threshold, config.mode, adapter.prompt_text())
         return LlamaIndexCall(config, adapter, None, wrapped, args, kwargs, is_async=is_async)
     except Exception as exc:  # our own bug: the app's call goes through unhooked
         logger.warning("tlm-hooks: could not prepare the LlamaIndex call (%s); calling unhooked", exc)

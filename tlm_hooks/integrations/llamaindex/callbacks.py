@@ -14,9 +14,11 @@ from llama_index.core.callbacks.base_handler import BaseCallbackHandler
 
 from ..._guard import is_unhooked
 from ...scorers.base import Scorer
+from .budget import DEFAULT_JUDGE_CONCURRENCY, DEFAULT_MAX_WAIT
 from .core import OnResult, ReadbackMixin, ScoringCore
 from .reading import answer_of, chat_messages, node_texts, query_text, source_passages
 from .reading import prompt_text as _prompt_text
+from .spans import current_span_context
 
 __all__ = ["TLMCallbackHandler"]
 
@@ -53,11 +55,15 @@ class TLMCallbackHandler(ReadbackMixin, BaseCallbackHandler):
         on_result: OnResult | None = None,
         max_pending: int = 256,
         max_results: int = 1000,
+        judge_concurrency: int = DEFAULT_JUDGE_CONCURRENCY,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        tracer_provider: Any = None,
     ) -> None:
         super().__init__(event_starts_to_ignore=[], event_ends_to_ignore=[])
         self._core = ScoringCore(
             scorer=scorer, rag=rag, quality_preset=quality_preset, options=options, evals=evals, judge=judge,
             on_result=on_result, max_pending=max_pending, max_results=max_results,
+            judge_concurrency=judge_concurrency, max_wait=max_wait, tracer_provider=tracer_provider,
         )  # fmt: skip
         self._score_llm_calls = bool(score_llm_calls)
         self._score_queries = bool(score_queries)
@@ -149,10 +155,12 @@ class TLMCallbackHandler(ReadbackMixin, BaseCallbackHandler):
             while len(self._open_llm) > _MAX_OPEN:
                 self._open_llm.pop(next(iter(self._open_llm)))
         _OPEN_LLM.set((*around, event_id))
+        self._core.tracker.start_llm(event_id)  # the app's model is busy until it ends
 
     def _llm_end(self, event_id: str, payload: Mapping[str, Any]) -> None:
         with self._lock:
             nested = self._open_llm.pop(event_id, False)
+        self._core.tracker.end_llm(event_id)
         if nested or EventPayload.EXCEPTION in payload:
             return
         if EventPayload.MESSAGES in payload:
@@ -171,9 +179,10 @@ class TLMCallbackHandler(ReadbackMixin, BaseCallbackHandler):
         tracker = self._core.tracker
         query = tracker.query_of(event_id) or tracker.streamed_query_for(_prompt_text(messages, prompt))
         if self._score_llm_calls:
-            self._core.score_llm_call(event_id, query.id if query else None, messages, prompt, answer)
+            span = current_span_context()
+            self._core.score_llm_call(event_id, query.id if query else None, messages, prompt, answer, span)
         if query is not None and query.awaiting_stream and tracker.finish(query.id) is not None:
-            self._core.score_query(query.id, query.query, query.context, answer, query.source)
+            self._core.score_query(query.id, query.query, query.context, answer, query.source, query.span)
 
     def _query_end(self, event_id: str, payload: Mapping[str, Any]) -> None:
         tracker = self._core.tracker
@@ -189,9 +198,11 @@ class TLMCallbackHandler(ReadbackMixin, BaseCallbackHandler):
             return
         query.set_answer_context(source_passages(response))
         answer = answer_of(response)
+        span = current_span_context()
         if answer is None:  # a streamed answer: scored when its LLM stream ends
             query.awaiting_stream = True
             query.source = response
+            query.span = span
             return
         tracker.finish(event_id)
-        self._core.score_query(query.id, query.query, query.context, answer, response)
+        self._core.score_query(query.id, query.query, query.context, answer, response, span)

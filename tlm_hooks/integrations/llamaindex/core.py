@@ -12,7 +12,10 @@ from ...options import TLMOptions
 from ...scorers.base import Scorer
 from ...scorers.function import FunctionScorer
 from ...types import ScoreRequest, TrustResult
+from .budget import DEFAULT_JUDGE_CONCURRENCY, DEFAULT_MAX_WAIT, YieldingJudge, job_budget
+from .responses import put_on_response
 from .results import ResultStore, ScoredCall
+from .spans import record_child_span
 from .tracking import QueryTracker
 from .worker import ScoringWorker
 
@@ -44,7 +47,14 @@ class ScoringCore:
         on_result: OnResult | None,
         max_pending: int,
         max_results: int,
+        judge_concurrency: int = DEFAULT_JUDGE_CONCURRENCY,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        tracer_provider: Any = None,
     ) -> None:
+        if isinstance(judge_concurrency, bool) or not isinstance(judge_concurrency, int) or judge_concurrency < 1:
+            raise ValueError(f"judge_concurrency must be an integer >= 1, got {judge_concurrency!r}")
+        if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)) or not max_wait > 0:
+            raise ValueError(f"max_wait must be a number of seconds > 0, got {max_wait!r}")
         TLMOptions(quality_preset, None, dict(options or {}))  # type: ignore[arg-type]  # bad options fail here, now
         if scorer is not None and not isinstance(scorer, Scorer):
             if not callable(scorer):
@@ -63,18 +73,44 @@ class ScoringCore:
         self.evals = evals
         self.judge = judge
         self.on_result = on_result
+        self.judge_concurrency = judge_concurrency
+        self.max_wait = float(max_wait)
+        self.tracer_provider = tracer_provider
         self.worker = ScoringWorker(max_pending)
         self.store = ResultStore(max_results)
         self.tracker = QueryTracker()
+        self.skipped_busy = 0  # scores given up because the app kept its model busy
+        self._budget_judge: YieldingJudge | None = None
 
     # -- scorers, built lazily -------------------------------------------------------------------
+
+    @property
+    def budget_judge(self) -> YieldingJudge:
+        """The judge of the default scorers: ``judge`` (else the embedded model) inside the
+        handler's traffic budget (see :mod:`.budget`)."""
+        if self._budget_judge is None:
+            inner = self.judge
+            if inner is None:
+                from ...llm.local import LocalBackend
+
+                inner = LocalBackend()
+            self._budget_judge = YieldingJudge(
+                inner, self._app_idle, concurrency=self.judge_concurrency, max_wait=self.max_wait
+            )
+        return self._budget_judge
+
+    def _app_idle(self, timeout: float) -> bool:
+        return self.tracker.wait_app_idle(timeout)
 
     @property
     def scorer(self) -> Scorer:
         if self._scorer is None:
             from ...scorers.tlm import TLMScorer
 
-            self._scorer = TLMScorer(self.quality_preset, "default", self.options, judge=self.judge)
+            self._scorer = TLMScorer(
+                self.quality_preset, "default", self.options, judge=self.budget_judge,
+                max_concurrency=self.judge_concurrency,
+            )  # fmt: skip
         return self._scorer
 
     @property
@@ -83,8 +119,9 @@ class ScoringCore:
             from ...rag import TrustworthyRAG
 
             self._rag = TrustworthyRAG(
-                self.quality_preset, self.options, self.evals, judge=self.judge, scorer=self.scorer
-            )
+                self.quality_preset, self.options, self.evals, judge=self.budget_judge, scorer=self.scorer,
+                max_concurrency=self.judge_concurrency,
+            )  # fmt: skip
         return self._rag
 
     # -- jobs ---------------------------------------------------------------------------------------
@@ -96,38 +133,69 @@ class ScoringCore:
         messages: Sequence[Mapping[str, Any]] | None,
         prompt: str | None,
         answer: str,
+        span: Any = None,
     ) -> bool:
-        """Queue the score of one LLM call (chat ``messages`` or a completion ``prompt``)."""
+        """Queue the score of one LLM call (chat ``messages`` or a completion ``prompt``);
+        ``span`` is the OpenTelemetry span context of the call, if it was traced."""
 
         def job() -> None:
-            try:
-                request = ScoreRequest(
-                    response=answer, messages=tuple(messages) if messages is not None else None, prompt=prompt
-                )
-                shown = request.prompt_text()
-                result = self.scorer.score(request)
-            except Exception as exc:
-                shown, result = prompt or "", TrustResult.failed(exc)
-            self._done(ScoredCall(call_id, "llm", query_id, shown, answer, result))
+            with job_budget() as budget:
+                try:
+                    request = ScoreRequest(
+                        response=answer, messages=tuple(messages) if messages is not None else None, prompt=prompt
+                    )
+                    shown = request.prompt_text()
+                    result = self.scorer.score(request) if self._app_idle(self.max_wait) else None
+                except Exception as exc:
+                    shown, result = prompt or "", TrustResult.failed(exc)
+            if result is None or budget.gave_up:
+                self._skip_busy()
+                return
+            self._done(ScoredCall(call_id, "llm", query_id, shown, answer, result), span=span)
 
         return self.worker.submit(job)
 
-    def score_query(self, query_id: str, query: str, context: Sequence[str], answer: str, source: Any = None) -> bool:
-        """Queue the RAG score of one query answer against its retrieved ``context``."""
+    def score_query(
+        self, query_id: str, query: str, context: Sequence[str], answer: str, source: Any = None, span: Any = None
+    ) -> bool:
+        """Queue the RAG score of one query answer against its retrieved ``context``; the result
+        also goes on ``source`` (the query's ``Response``) and under ``span``."""
         passages = tuple(context)
 
         def job() -> None:
-            try:
-                scored = run_sync(self.rag.ascore(query=query, context=list(passages), response=answer))
-                to_result = getattr(scored, "to_trust_result", None)  # a RAGResult keeps its explanation
-                result = to_result() if callable(to_result) else TrustResult.from_dict(scored)
-            except Exception as exc:
-                result = TrustResult.failed(exc)
-            self._done(ScoredCall(query_id, "query", query_id, query, answer, result, passages), source)
+            with job_budget() as budget:
+                try:
+                    if not self._app_idle(self.max_wait):
+                        result = None
+                    else:
+                        scored = run_sync(self.rag.ascore(query=query, context=list(passages), response=answer))
+                        to_result = getattr(scored, "to_trust_result", None)  # a RAGResult keeps its explanation
+                        result = to_result() if callable(to_result) else TrustResult.from_dict(scored)
+                except Exception as exc:
+                    result = TrustResult.failed(exc)
+            if result is None or budget.gave_up:
+                self._skip_busy()
+                return
+            if source is not None:
+                put_on_response(source, result)
+            self._done(ScoredCall(query_id, "query", query_id, query, answer, result, passages), source, span)
 
         return self.worker.submit(job)
 
-    def _done(self, item: ScoredCall, source: Any = None) -> None:
+    def _skip_busy(self) -> None:
+        self.skipped_busy += 1  # only the worker thread writes it
+        if self.skipped_busy == 1 or self.skipped_busy % 100 == 0:
+            logger.warning(
+                "tlm-hooks: the app kept its LLM busy for %g s: %d score(s) given up so far (LlamaIndex handler)",
+                self.max_wait,
+                self.skipped_busy,
+            )
+
+    def _done(self, item: ScoredCall, source: Any = None, span: Any = None) -> None:
+        if span is not None:
+            record_child_span(
+                span, item.result, subject=item.kind, threshold=None, tracer_provider=self.tracer_provider
+            )
         self.store.add(item, source)
         if self.on_result is not None:
             try:
@@ -170,6 +238,11 @@ class ReadbackMixin:
     def dropped(self) -> int:
         """Calls left unscored because the scoring queue was full."""
         return self._core.worker.dropped
+
+    @property
+    def skipped_busy(self) -> int:
+        """Scores given up because the app kept its LLM busy longer than ``max_wait``."""
+        return self._core.skipped_busy
 
     @property
     def pending(self) -> int:

@@ -31,9 +31,11 @@ from pydantic import PrivateAttr
 
 from ..._guard import is_unhooked
 from ...scorers.base import Scorer
+from .budget import DEFAULT_JUDGE_CONCURRENCY, DEFAULT_MAX_WAIT
 from .core import OnResult, ReadbackMixin, ScoringCore
 from .reading import answer_of, chat_messages, node_texts, query_text, source_passages
 from .reading import prompt_text as _prompt_text
+from .spans import current_span_context
 from .tracking import QueryTracker
 
 __all__ = ["TrustEventHandler"]
@@ -128,11 +130,15 @@ class TrustEventHandler(ReadbackMixin, BaseEventHandler):  # type: ignore[misc]
         on_result: OnResult | None = None,
         max_pending: int = 256,
         max_results: int = 1000,
+        judge_concurrency: int = DEFAULT_JUDGE_CONCURRENCY,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        tracer_provider: Any = None,
     ) -> None:
         super().__init__()
         self._core = ScoringCore(
             scorer=scorer, rag=rag, quality_preset=quality_preset, options=options, evals=evals, judge=judge,
             on_result=on_result, max_pending=max_pending, max_results=max_results,
+            judge_concurrency=judge_concurrency, max_wait=max_wait, tracer_provider=tracer_provider,
         )  # fmt: skip
         self._score_llm_calls = bool(score_llm_calls)
         self._score_queries = bool(score_queries)
@@ -209,12 +215,14 @@ class TrustEventHandler(ReadbackMixin, BaseEventHandler):  # type: ignore[misc]
             return
         query.set_answer_context(source_passages(event.response))
         answer = answer_of(event.response)
+        span = current_span_context()  # the query's span, still open while its end event is handled
         if answer is None:  # a streamed answer: scored when its LLM stream ends
             query.awaiting_stream = True
             query.source = event.response
+            query.span = span
             return
         tracker.finish(event.span_id)
-        self._core.score_query(query.id, query.query, query.context, answer, event.response)
+        self._core.score_query(query.id, query.query, query.context, answer, event.response, span)
 
     def _llm_start(self, event: BaseEvent) -> None:
         if event.span_id is not None:
@@ -231,13 +239,15 @@ class TrustEventHandler(ReadbackMixin, BaseEventHandler):  # type: ignore[misc]
             answer, messages, prompt = event.response.text or "", None, event.prompt
         query = tracker.query_of(event.span_id) or tracker.streamed_query_for(_prompt_text(messages, prompt))
         if self._score_llm_calls:
-            self._core.score_llm_call(call_id, query.id if query else None, messages, prompt, answer)
+            span = current_span_context()  # the LLM call's span
+            self._core.score_llm_call(call_id, query.id if query else None, messages, prompt, answer, span)
         if query is not None and query.awaiting_stream and tracker.finish(query.id) is not None:
-            self._core.score_query(query.id, query.query, query.context, answer, query.source)
+            self._core.score_query(query.id, query.query, query.context, answer, query.source, query.span)
 
     def _span_drop(self, event: SpanDropEvent) -> None:
-        if event.span_id is not None:  # a query that raised: nothing to score
+        if event.span_id is not None:  # a query or LLM call that raised: nothing to score
             self._core.tracker.finish(event.span_id)
+            self._core.tracker.end_llm(event.span_id)
 
 
 _HANDLERS: dict[type, Callable[[TrustEventHandler, Any], None]] = {

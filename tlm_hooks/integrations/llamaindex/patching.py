@@ -29,6 +29,7 @@ from ...hooks.config import HookConfig
 from ...hooks.registry import REGISTRY
 from .adapter import METHODS, is_openai_family
 from .call import call_async, call_sync
+from .queries import listen
 
 __all__ = [
     "FAMILY",
@@ -224,6 +225,7 @@ def register(target: Any, config: HookConfig) -> None:
             raise PatchError(ROUTE_REFUSED.format(name=name))
         if "extra_body" in (getattr(target, "additional_kwargs", None) or {}):
             raise PatchError(ROUTE_OWN_EXTRA_BODY)
+    listen()  # query engines then get the score of their answer on their Response
     with REGISTRY.lock:
         if isinstance(target, type):
             for owner, method in _defining(target):

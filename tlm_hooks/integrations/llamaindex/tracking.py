@@ -9,6 +9,7 @@ end (an exception, an abandoned stream) cannot grow it.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ __all__ = ["QueryTracker", "OpenQuery"]
 
 MAX_DEPTH = 64
 MAX_PASSAGES = 64
+STALE_AFTER = 300.0  # seconds: an LLM call with no end event after this is not waited for
 
 
 @dataclass
@@ -29,6 +31,7 @@ class OpenQuery:
     answered_from: list[str] = field(default_factory=list)  # the answer's own source nodes
     awaiting_stream: bool = False  # ended with a streamed answer that is still being produced
     source: object = None  # the response object a streamed query returned
+    span: object = None  # the OpenTelemetry span context of a streamed query (its span ends before the score)
 
     @property
     def context(self) -> list[str]:
@@ -63,9 +66,10 @@ class QueryTracker:
 
     def __init__(self, max_spans: int = 4096, max_queries: int = 256) -> None:
         self._lock = threading.Lock()
+        self._llm_ended = threading.Condition(self._lock)
         self._parents: OrderedDict[str, str | None] = OrderedDict()
         self._queries: OrderedDict[str, OpenQuery] = OrderedDict()
-        self._llm_calls: OrderedDict[str, None] = OrderedDict()  # LLM calls started, not ended
+        self._llm_calls: OrderedDict[str, float] = OrderedDict()  # LLM calls started, not ended: start time
         self.max_spans = max_spans
         self.max_queries = max_queries
 
@@ -120,7 +124,7 @@ class QueryTracker:
 
     def start_llm(self, id_: str) -> None:
         with self._lock:
-            self._llm_calls[id_] = None
+            self._llm_calls[id_] = time.monotonic()
             while len(self._llm_calls) > self.max_queries:
                 self._llm_calls.popitem(last=False)
 
@@ -129,6 +133,7 @@ class QueryTracker:
         still open (e.g. ``CustomLLM.chat`` calling ``self.complete``): that one covers it."""
         with self._lock:
             self._llm_calls.pop(id_, None)
+            self._llm_ended.notify_all()
             parent = self._parents.get(id_)
             for _ in range(MAX_DEPTH):
                 if parent is None:
@@ -137,6 +142,27 @@ class QueryTracker:
                     return True
                 parent = self._parents.get(parent)
         return False
+
+    def app_llm_calls(self, stale_after: float = STALE_AFTER) -> int:
+        """The app's LLM calls in flight now (a call started over ``stale_after`` seconds ago
+        without an end event, e.g. a stream the app abandoned, no longer counts)."""
+        with self._lock:
+            return self._in_flight(stale_after)
+
+    def wait_app_idle(self, timeout: float, stale_after: float = STALE_AFTER) -> bool:
+        """Block until the app has no LLM call in flight; False if ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._llm_ended:
+            while self._in_flight(stale_after):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._llm_ended.wait(min(remaining, 1.0))  # wakes for stale calls too
+        return True
+
+    def _in_flight(self, stale_after: float) -> int:
+        oldest = time.monotonic() - stale_after
+        return sum(1 for started in self._llm_calls.values() if started >= oldest)
 
     def get(self, id_: str) -> OpenQuery | None:
         with self._lock:
