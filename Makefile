@@ -18,12 +18,12 @@ $(VENV)/.ready-demo: pyproject.toml
 	touch $@
 
 $(VENV)/.ready-test: $(VENV)/.ready-demo
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[openai,server,local,dev,azure,llamaindex,mlflow,phoenix,otel,datasets,calibration,ray]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[openai,server,local,dev,azure,llamaindex,mlflow,phoenix,otel,datasets,calibration,ray,litellm]"
 	touch $@
 
 $(VENV2)/.ready-test: pyproject.toml
 	test -x $(VENV2)/bin/python || $(PYTHON) -m venv $(VENV2)
-	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[server,dev,azure,llamaindex,otel,calibration]" "openai>=2,<3" "llama-index-llms-openai-like>=0.4"
+	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[server,dev,azure,llamaindex,otel,calibration,litellm]" "openai>=2,<3" "llama-index-llms-openai-like>=0.4"
 	touch $@
 
 demo: $(VENV)/.ready-demo

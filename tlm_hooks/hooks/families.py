@@ -29,11 +29,17 @@ FAMILIES: tuple[HookFamily, ...] = (
         supported="a LlamaIndex LLM (instance or class)",
         in_patch_all=False,  # patch(llama_index.core.llms.LLM) hooks them all; opt in with sdks=
     ),
+    LazyFamily(
+        "litellm",
+        "tlm_hooks.integrations.litellm.patching:FAMILY",
+        modules=("litellm",),
+        supported="the litellm module or a litellm.Router",
+    ),
 )
 
 
 def family_named(name: str) -> HookFamily | None:
-    """The family called ``name`` (``"openai"``, ``"azure"``, ``"llamaindex"``), else None."""
+    """The family called ``name`` (``"openai"``, ``"azure"``, ``"llamaindex"``, ``"litellm"``), else None."""
     for family in FAMILIES:
         if family.name == name:
             return family

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -64,7 +65,10 @@ class HookFamily(Protocol):
 
 def defined_in(obj: Any, prefixes: tuple[str, ...]) -> bool:
     """True when ``obj`` (a class, or an instance of one) has a class in its MRO defined in a
-    module named by ``prefixes`` (``"openai"`` matches ``openai`` and ``openai.x.y``)."""
+    module named by ``prefixes`` (``"openai"`` matches ``openai`` and ``openai.x.y``), or is
+    itself such a module (litellm is hooked by passing the module)."""
+    if isinstance(obj, ModuleType):
+        return any(obj.__name__ == p or obj.__name__.startswith(p + ".") for p in prefixes)
     cls = obj if isinstance(obj, type) else type(obj)
     try:
         mro = cls.__mro__
