@@ -16,7 +16,12 @@ LAZY = (
     "tlm_hooks.scorers.tlm",
     "tlm_hooks.tlm",
     "tlm_hooks.backends",
-    "tlm_hooks.llm",
+    # tlm_hooks.llm.usage (the per-score meter) is on the score path; the judge backends are not
+    "tlm_hooks.llm.openai_compat",
+    "tlm_hooks.llm.litellm_backend",
+    "tlm_hooks.llm.local",
+    "tlm_hooks.llm.azure_inference",
+    "tlm_hooks.llm.resolve",
     "tlm_hooks.local",
     "tlm_hooks.rag",
     "tlm_hooks.datasets",
