@@ -88,7 +88,8 @@ def test_the_overall_score_compares_fields_not_json_text(fake: FakeOpenAI) -> No
     wrong_values = json.dumps({"city": "Lyon", "country": "Spain", "population_millions": 9.9})
     scores = {}
     for label, samples in {"same": [json.dumps(ANSWER)], "different": [wrong_values]}.items():
-        client = _hooked(fake, FakeJudge(samples=samples))
+        # two fake judges under one name: the score cache would take the second for the first
+        client = _hooked(fake, FakeJudge(samples=samples), cache=False)
         fake.push(Reply(text=json.dumps(ANSWER)))
         completion = client.chat.completions.create(
             model="m", messages=MESSAGES, response_format={"type": "json_object"}
