@@ -409,11 +409,14 @@ def sse(payload: Mapping[str, Any] | str) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
 
-async def stream(ctx: ChatContext, chat: ChatRequest, on_close: Callable[[], None]) -> Response:
-    """Answer as server-sent events; ``tlm_metadata`` rides on the last chunk. ``on_close`` runs once at the end."""
+async def open_stream(
+    ctx: ChatContext, chat: ChatRequest, *, include_usage: bool
+) -> tuple[dict[str, Any] | None, AsyncGenerator[dict[str, Any], None]]:
+    """Start the model's stream and wait for its first chunk (``None``: an empty stream), so that
+    errors before it (bad arguments, prompt too long, time out) are still HTTP errors."""
     kwargs = generation_kwargs(ctx, chat)
-    chunks = iterate_in_thread(lambda: ctx.model.chat_stream(chat.messages, include_usage=chat.include_usage, **kwargs))
-    try:  # errors before the first chunk (bad arguments, prompt too long) are still HTTP errors
+    chunks = iterate_in_thread(lambda: ctx.model.chat_stream(chat.messages, include_usage=include_usage, **kwargs))
+    try:
         first = await asyncio.wait_for(chunks.__anext__(), ctx.remaining())
     except StopAsyncIteration:
         first = None
@@ -423,6 +426,12 @@ async def stream(ctx: ChatContext, chat: ChatRequest, on_close: Callable[[], Non
     except Exception as exc:
         await chunks.aclose()
         raise _logged_model_error(ctx, exc) from exc
+    return first, chunks
+
+
+async def stream(ctx: ChatContext, chat: ChatRequest, on_close: Callable[[], None]) -> Response:
+    """Answer as server-sent events; ``tlm_metadata`` rides on the last chunk. ``on_close`` runs once at the end."""
+    first, chunks = await open_stream(ctx, chat, include_usage=chat.include_usage)
     return StreamingResponse(
         _events(ctx, first, chunks, chat, on_close),
         media_type="text/event-stream",

@@ -27,7 +27,7 @@ from .chat import (
     _number,
     _score,
     generation_kwargs,
-    iterate_in_thread,
+    open_stream,
     tlm_options,
 )
 from .errors import ApiError, bad_field
@@ -198,18 +198,7 @@ def _event(kind: str, number: int, **fields: Any) -> str:
 async def stream(ctx: ChatContext, chat: ChatRequest, on_close: Callable[[], None]) -> Response:
     """Answer as the Responses API's server-sent events; ``tlm_metadata`` rides on the
     ``response.completed`` event's response. ``on_close`` runs once at the end."""
-    kwargs = generation_kwargs(ctx, chat)
-    chunks = iterate_in_thread(lambda: ctx.model.chat_stream(chat.messages, include_usage=True, **kwargs))
-    try:  # errors before the first chunk are still HTTP errors
-        first = await asyncio.wait_for(chunks.__anext__(), ctx.remaining())
-    except StopAsyncIteration:
-        first = None
-    except asyncio.TimeoutError:
-        await chunks.aclose()
-        raise ctx.timed_out() from None
-    except Exception as exc:
-        await chunks.aclose()
-        raise _logged_model_error(ctx, exc) from exc
+    first, chunks = await open_stream(ctx, chat, include_usage=True)
     return StreamingResponse(
         _events(ctx, first, chunks, chat, on_close),
         media_type="text/event-stream",
