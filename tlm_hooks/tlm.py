@@ -173,7 +173,9 @@ class TLM:
             log["per_component_score"] = dict(result.components)
         if result.warnings:  # a score made with less than asked says so, whatever log asked
             log["warnings"] = list(result.warnings)
-        log.update(result.log)  # usage, perplexity when asked; cached: true for a stored score
+        # the Cleanlab shape: only the log entries asked for (usage, perplexity, per_field_score, ...),
+        # and then whether the score came from the cache
+        log.update({k: v for k, v in result.log.items() if k in wanted or (k == "cached" and wanted)})
         if wanted or log:
             out["log"] = log
         return out

@@ -62,7 +62,7 @@ async def test_prompt_from_instructions_and_input_items(rfake: Any, make_client:
         "system: You are terse.",
         "system: Answer briefly.",
         "user: What is in this picture and file?\n[image]\n[file: report.pdf]",
-        "assistant: ",
+        'assistant: [tool calls: lookup({"q": "x"})]',  # an earlier call is shown to the scorer
         "tool: found x",
     ]
     assert request.messages[3]["tool_calls"] == [

@@ -103,7 +103,8 @@ async def score_as_asked(
         if leading is not None:
             _landed(cache_key, leading, shared)  # None: the waiters score for themselves
     result = _finish(result, logprobs, settings, usage, prices, cached=False)
-    return _with_calls(result, usage) if count_calls and result.trustworthiness_score is not None else result
+    counted = result.trustworthiness_score is not None or result.skipped is not None  # skipped: 0 calls, said
+    return _with_calls(result, usage) if count_calls and counted else result
 
 
 async def ascore_as_asked(scorer: Any, request: ScoreRequest) -> TrustResult:

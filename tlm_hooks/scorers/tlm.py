@@ -384,8 +384,13 @@ class TLMScorer(BaseScorer):
             provider = {k: v for k, v in (settings.get("model_provider") or {}).items() if k != "api_key"}
             return {"model": settings["model"], "provider": provider}
         if self.judge is not None:
-            return {"judge": getattr(self.judge, "name", type(self.judge).__name__),
-                    "endpoint": str(getattr(self.judge, "endpoint", "") or "")}  # fmt: skip
+            identity: dict[str, Any] = {"judge": getattr(self.judge, "name", type(self.judge).__name__),
+                                        "endpoint": str(getattr(self.judge, "endpoint", "") or "")}  # fmt: skip
+            if not type(self.judge).__module__.startswith("tlm_hooks.llm."):
+                # a judge of your own: two objects with one name may judge differently, so each
+                # object has its own entries (ours are told apart by model and endpoint)
+                identity["object"] = id(self.judge)
+            return identity
         if request.source_client is not None:
             client = request.source_client
             return {"client": type(client).__name__, "base_url": str(getattr(client, "base_url", "")),

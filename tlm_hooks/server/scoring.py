@@ -92,7 +92,7 @@ class DefaultScorers:
             task=options.task or "default",
             options=dict(options.options),
             judge=self.judge,
-            calibration=self.calibration,
+            **({} if self.calibration is None else {"calibration": self.calibration}),
             **({} if self.cache is True else {"cache": self.cache}),  # True: the engine's own default
         )
 
