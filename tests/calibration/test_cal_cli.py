@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import engine_rows
+from cal_rows import engine_rows
 
 from tlm_hooks import Calibration
 from tlm_hooks.cli import main

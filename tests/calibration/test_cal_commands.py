@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import uniform_rows
+from cal_rows import uniform_rows
 from fake_openai import FakeOpenAI, Reply
 
 from tlm_hooks import Calibration, ScoreRequest, TLMScorer, calibrate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import clip, engine_rows, uniform_rows
+from cal_rows import clip, engine_rows, uniform_rows
 
 from tlm_hooks import TrustResult, calibrate
 from tlm_hooks.calibration import CalibrationError

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import engine_rows
+from cal_rows import engine_rows
 
 import tlm_hooks
 from tlm_hooks import Calibration, TrustResult, calibrate

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import uniform_rows
+from cal_rows import uniform_rows
 
 import tlm_hooks
 from tlm_hooks import Calibration, ScoreRequest, TLMScorer, TokenLogprob, TrustResult, calibrate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from conftest import uniform_rows
+from cal_rows import uniform_rows
 
 from tlm_hooks import Calibration, TrustPolicy, TrustResult, calibrate
 from tlm_hooks.calibration import CalibrationError, Threshold
