@@ -26,6 +26,7 @@ __all__ = ["SyncStreamProxy", "AsyncStreamProxy", "StreamOutcome", "StreamCall"]
 
 logger = logging.getLogger("tlm_hooks")
 _DELIBERATE = (UntrustworthyResponseError, TrustScoringError)
+_RUNNING: set[asyncio.Task[None]] = set()  # after-end fallbacks of async streams still running
 
 
 class StreamOutcome:
@@ -272,7 +273,10 @@ class AsyncStreamProxy(_StreamState):
             except Exception as exc:  # logged, never raised: the stream has ended
                 self._later_failed(exc)
 
-        self._self_later = asyncio.get_running_loop().create_task(run())
+        task = asyncio.get_running_loop().create_task(run())
+        _RUNNING.add(task)  # the loop keeps only a weak reference: the stream may be dropped first
+        task.add_done_callback(_RUNNING.discard)
+        self._self_later = task
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
