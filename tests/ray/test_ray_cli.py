@@ -92,6 +92,7 @@ def test_csv_cells_are_text_and_csv_or_jsonl_is_written(tmp_path: Path, capsys: 
     ("args", "message"),
     [
         (["--on-bad-row", "stop"], "--on-bad-row stop cannot be used with --engine ray"),
+        (["--calibration", "p.json", "--cache", "c.sqlite"], "--calibration, --cache cannot be used with --engine ray"),
         (["--format", "xml"], "invalid choice: 'xml'"),
         (["--prompt-col", "q"], "no 'q' column"),
     ],

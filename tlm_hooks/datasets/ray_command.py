@@ -74,6 +74,13 @@ def _check(args: argparse.Namespace) -> tuple[str, Any, Path, Any, ScorerSpec]:
             f"{', '.join(refused)} cannot be used with --engine ray: its rows are read by Ray Data (UTF-8) and "
             "a malformed row gets its reason in scoring_error"
         )
+    unsupported = [flag for flag, given in (("--calibration", args.calibration is not None),
+                                            ("--cache", args.cache is not None)) if given]  # fmt: skip
+    if unsupported:
+        raise DatasetError(
+            f"{', '.join(unsupported)} cannot be used with --engine ray yet: the actors build their scorer "
+            "without them; score locally (no --engine) to use them"
+        )
     source = args.file
     fmt = detect_ray_format(source, args.format)
     if not is_uri(source) and not os.path.exists(source.removeprefix("file://")):
