@@ -75,7 +75,7 @@ def _check(args: argparse.Namespace) -> tuple[str, Any, Path, Any, ScorerSpec]:
             "a malformed row gets its reason in scoring_error"
         )
     unsupported = [flag for flag, given in (("--calibration", args.calibration is not None),
-                                            ("--cache", args.cache is not None)) if given]  # fmt: skip
+                                            ("--cache", args.cache is not None), ("--no-cache", bool(args.no_cache))) if given]  # fmt: skip
     if unsupported:
         raise DatasetError(
             f"{', '.join(unsupported)} cannot be used with --engine ray yet: the actors build their scorer "
