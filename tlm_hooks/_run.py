@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextvars
 import os
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # both are imported on first use: `import tlm_hooks` stays without them
+    import asyncio
 
 T = TypeVar("T")
 
@@ -25,6 +26,8 @@ _pid = 0
 
 def _background_loop() -> asyncio.AbstractEventLoop:
     global _loop, _thread, _pid
+    import asyncio
+
     with _lock:
         if _loop is None or _pid != os.getpid() or _thread is None or not _thread.is_alive():
             _loop = asyncio.new_event_loop()
@@ -42,6 +45,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     the caller's loop. Context variables carry over. Called from that helper loop itself (a
     sync API used inside a coroutine it runs), the coroutine gets a fresh loop in a new thread.
     """
+    import concurrent.futures
+
     ctx = contextvars.copy_context()
     if threading.current_thread() is _thread:
         return _run_in_new_thread(coro, ctx)
@@ -66,6 +71,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _run_in_new_thread(coro: Coroutine[Any, Any, T], ctx: contextvars.Context) -> T:
+    import asyncio
+
     box: dict[str, Any] = {}
 
     def target() -> None:

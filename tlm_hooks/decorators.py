@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from ._guard import is_unhooked
 from .adapters.function import FunctionAdapter, PromptFrom
 from .hooks.config import HookConfig
-from .hooks.pipeline import HookedCall, finish_async, finish_sync
 from .options import QualityPreset, Task, TLMOptions, as_tlm_options, deep_merge
 from .policy import TrustPolicy
 from .scorers.base import Scorer
@@ -43,6 +42,7 @@ def trust_scored(
     ``async def`` functions; the function is called exactly once per call.
     """
     from .hooks.api import _options, _scorer_for
+    from .hooks.pipeline import HookedCall, finish_async, finish_sync  # loads the hook machinery on first use
 
     chosen = _options(options, quality_preset, task)
     config = HookConfig("score", policy or TrustPolicy(), _scorer_for(scorer, chosen), chosen)

@@ -12,7 +12,6 @@ caller when the score arrives, so:
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import re
 from collections.abc import Callable
@@ -90,6 +89,8 @@ class ReplaceResponse:
         if inspect.iscoroutinefunction(self.text):
             text = await self.text(event)
         else:
+            import asyncio  # loaded by the running loop already; not at `import tlm_hooks`
+
             text = await asyncio.to_thread(self.text, event)
             if inspect.isawaitable(text):
                 text = await text
@@ -236,6 +237,8 @@ class HumanReview:
             if inspect.iscoroutinefunction(self.callback):
                 await self.callback(review)
             else:
+                import asyncio
+
                 out = await asyncio.to_thread(self.callback, review)
                 if inspect.isawaitable(out):
                     await out

@@ -7,7 +7,6 @@ the :class:`LowTrustEvent`'s ``ops``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import math
@@ -139,6 +138,8 @@ class _FunctionFallback:
     async def ahandle(self, event: LowTrustEvent) -> Any | None:
         if inspect.iscoroutinefunction(self.fn):
             return await self.fn(event)
+        import asyncio  # loaded by the running loop already; not at `import tlm_hooks`
+
         out = await asyncio.to_thread(self.fn, event)
         if inspect.isawaitable(out):
             out = await out

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._guard import unhooked
-from .hooks.deadline import ascore_within, score_within
 from .options import QualityPreset, Task, TLMOptions, as_tlm_options
 from .policy import DEFAULT_SCORE_TIMEOUT, check_score_timeout
 from .scorers.base import Scorer
@@ -51,6 +50,8 @@ def score_completion(
     that takes longer than ``score_timeout`` seconds (``ScoringTimeout``, a ``TimeoutError``;
     ``None``: no limit).
     """
+    from .hooks.deadline import score_within  # the scoring machinery loads on first use
+
     check_score_timeout(score_timeout)
     chosen = as_tlm_options(quality_preset, task, options)
     active, request = _prepare(response, scorer, chosen, create_kwargs)
@@ -69,6 +70,8 @@ async def ascore_completion(
     **create_kwargs: Any,
 ) -> dict[str, Any]:
     """Async form of :func:`score_completion`."""
+    from .hooks.deadline import ascore_within
+
     check_score_timeout(score_timeout)
     chosen = as_tlm_options(quality_preset, task, options)
     active, request = _prepare(response, scorer, chosen, create_kwargs)

@@ -33,6 +33,11 @@ LAZY = (
     "tlm_hooks.integrations.mlflow",
     "tlm_hooks.integrations.phoenix",
 )
+# standard-library and wrapper modules the hook machinery loads on first use (the first patch, a
+# decorated function, a score), not at import: each costs milliseconds an app that only imports pays for
+HEAVY = ("asyncio", "ssl", "socket", "concurrent.futures", "sqlite3", "wrapt", "importlib.metadata")
+# the hook machinery: it loads the modules above
+MACHINERY = ("tlm_hooks.hooks.pipeline", "tlm_hooks.hooks.streams", "tlm_hooks.hooks.raw", "tlm_hooks.hooks.deadline")
 SDKS = ("openai", "azure", "llama_index", "litellm", "httpx", "httpx2", "mlflow", "opentelemetry", "llama_cpp", "numpy", "pydantic")
 
 
@@ -62,3 +67,21 @@ def test_patch_imports_only_the_sdk_of_the_client_it_is_given() -> None:
     loaded = _loaded_after("import openai, tlm_hooks; tlm_hooks.patch(openai.OpenAI(api_key='k'))")
     assert "tlm_hooks.adapters.openai" in loaded
     assert [m for m in loaded if m.split(".")[0] in ("azure", "llama_index", "litellm")] == []
+
+
+def test_import_loads_no_event_loop_thread_pool_cache_or_wrapt() -> None:
+    loaded = set(_loaded_after("import tlm_hooks"))
+    assert sorted(loaded & set(HEAVY)) == []
+    assert sorted(loaded & set(MACHINERY)) == []
+    assert {"tlm_hooks.fallbacks", "tlm_hooks.decorators", "tlm_hooks.workflows"} <= loaded  # public, and light
+
+
+def test_the_machinery_loads_with_the_first_patch() -> None:
+    loaded = set(_loaded_after("import openai, tlm_hooks; tlm_hooks.patch(openai.OpenAI(api_key='k'))"))
+    assert {"wrapt", "tlm_hooks.hooks.pipeline", "tlm_hooks.hooks.deadline"} <= loaded
+
+
+def test_a_decorator_loads_the_machinery_but_no_sdk() -> None:
+    loaded = set(_loaded_after("import tlm_hooks; tlm_hooks.trust_scored()(lambda prompt: 'answer')"))
+    assert "tlm_hooks.hooks.pipeline" in loaded
+    assert [m for m in loaded if m.split(".")[0] in SDKS] == []

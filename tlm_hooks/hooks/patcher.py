@@ -13,12 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import wrapt
-
 from .._guard import is_unhooked
 from ..adapters.base import Target
 from .family import defined_in
-from .pipeline import call_async, call_sync
 from .registry import REGISTRY
 
 if TYPE_CHECKING:
@@ -162,6 +159,8 @@ class TableFamily:
         """Wrap every target (idempotent; callers hold ``REGISTRY.lock``)."""
         if self._installed:
             return
+        import wrapt  # with the hook machinery it wraps with: loaded by the first patch, not the import
+
         for target in self.targets():
             try:
                 owner = getattr(importlib.import_module(target.module), target.owner)
@@ -177,6 +176,8 @@ class TableFamily:
         if target.kind == "copy":
             return _copy_wrapper
         assert target.adapter is not None
+        from .pipeline import call_async, call_sync
+
         return _call_wrapper(self.name, target.adapter, call_async if target.kind == "async" else call_sync)
 
     def uninstall(self) -> None:

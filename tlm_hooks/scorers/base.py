@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 from .._run import run_sync
@@ -56,6 +54,8 @@ class BaseScorer:
     async def ascore(self, request: ScoreRequest) -> TrustResult:
         if type(self).score is BaseScorer.score:
             raise NotImplementedError(f"{type(self).__name__} implements neither score() nor ascore()")
+        import asyncio  # loaded by the running loop already; not at `import tlm_hooks`
+
         return await asyncio.to_thread(self.score, request)
 
     def _check_implemented(self) -> None:
@@ -80,11 +80,15 @@ class BaseScorer:
 
         if len(items) <= 1 or self.max_concurrency <= 1:
             return [one(item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items))) as pool:
             return list(pool.map(one, items))
 
     async def ascore_batch(self, requests: Sequence[ScoreRequest]) -> list[TrustResult]:
         """Async form of :meth:`score_batch`."""
+        import asyncio
+
         self._check_implemented()
         limit = asyncio.Semaphore(max(1, self.max_concurrency))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -71,6 +70,8 @@ class FunctionScorer(BaseScorer):
         if self._is_async:
             value = self.fn(request)
         else:
+            import asyncio  # loaded by the running loop already; not at `import tlm_hooks`
+
             value = await asyncio.to_thread(self.fn, request)
         if inspect.isawaitable(value):
             value = await value
