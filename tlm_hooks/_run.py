@@ -8,7 +8,7 @@ import threading
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-if TYPE_CHECKING:  # both are imported on first use: `import tlm_hooks` stays without them
+if TYPE_CHECKING:  # asyncio and concurrent.futures load on first use: `import tlm_hooks` stays without them
     import asyncio
 
 T = TypeVar("T")
