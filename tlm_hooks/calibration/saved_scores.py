@@ -70,17 +70,19 @@ class SavedScores:
         if self.path.is_dir():
             raise ResumeError(f"the scores file {self.path} is a directory: give a file name")
         if not self.path.parent.is_dir():
-            raise ResumeError(f"cannot write the scores file {self.path}: the directory {self.path.parent} does not exist")
+            raise ResumeError(
+                f"cannot write the scores file {self.path}: the directory {self.path.parent} does not exist"
+            )
         if not resume or not self.path.exists() or self.path.stat().st_size == 0:
             if about is None:
                 return {}  # nothing saved and nothing to save with
             return self._start(about)
         with open(self.path, "rb") as file:
             header, rows, end = self._read(file)
-        theirs = header.get("scorer")
-        if about is not None and about.get("scorer") != (theirs or {}).get("scorer"):
+        theirs: dict[str, Any] = header["scorer"]  # a dict: checked by _read
+        if about is not None and about.get("scorer") != theirs.get("scorer"):
             raise ResumeError(
-                f"{self.path} holds scores made by {(theirs or {}).get('scorer')}, but this run scores with "
+                f"{self.path} holds scores made by {theirs.get('scorer')}, but this run scores with "
                 f"{about.get('scorer')}: rerun with the same scorer to reuse them, pass --restart "
                 "(resume=False) to score every row again, or choose another --scores file (scores_path=)"
             )
