@@ -185,9 +185,7 @@ def _read(source: Path, args: argparse.Namespace) -> tuple[list[dict[str, Any]],
 
 
 def _scorer(args: argparse.Namespace) -> Any:
-    from ..datasets.scorer_choice import build_scorer
+    from ..datasets.scorer_choice import build_scorer, scorer_flags
 
-    return build_scorer(
-        args.scorer, quality_preset=args.quality_preset, task=args.task, judge=args.judge, model=args.model,
-        api_key=args.api_key, base_url=None, threads=args.threads, max_concurrency=args.max_concurrency,
-    )  # fmt: skip
+    flags = scorer_flags(args)
+    return build_scorer(flags.pop("kind"), **flags)
