@@ -107,16 +107,16 @@ def test_both_engines_build_the_same_scorer_from_the_same_flags(
 
     monkeypatch.chdir(tmp_path)
     profile = _bare_score_profile(tmp_path / "p.json")
-    args = build_parser().parse_args(
-        ["d.csv", "-p", "base", "-j", "http://127.0.0.1:9/v1", "-m", "judge-m", "--max-concurrency", "3",
-         "--calibration", str(profile), *cache_flags]  # fmt: skip
-    )
+    flags = "d.csv -p base -j http://127.0.0.1:9/v1 -m judge-m --max-concurrency 3 --calibration".split()
+    args = build_parser().parse_args([*flags, str(profile), *cache_flags])
     local = build_scorer(**scorer_flags(args))
     spec = ScorerSpec(**scorer_flags(args)).portable()  # on the driver
     monkeypatch.chdir(tmp_path.parent)  # the actors' working folder is elsewhere: the spec carries what they need
     on_actor = spec.build()
     assert isinstance(local, TLMScorer) and isinstance(on_actor, TLMScorer)
-    assert describe_scorer(on_actor) == describe_scorer(local) and on_actor.max_concurrency == local.max_concurrency == 3
+    assert (
+        describe_scorer(on_actor) == describe_scorer(local) and on_actor.max_concurrency == local.max_concurrency == 3
+    )
     assert isinstance(spec.calibration, dict)  # the profile travels as data, not as a path
     raw = TrustResult(0.7)
     assert on_actor.calibrator(raw).trustworthiness_score == local.calibrator(raw).trustworthiness_score != 0.7

@@ -22,8 +22,8 @@ from .errors import DatasetError
 from .histogram import require_matplotlib, write_histogram
 from .progress import Progress
 from .ray import ScorerSpec, require_ray, score_dataset
-from .scorer_choice import check_logprobs_flag, scorer_flags
 from .ray_io import OutputFile, count_rows, detect_ray_format, is_uri, output_format, read_dataset
+from .scorer_choice import check_logprobs_flag, scorer_flags
 from .summary import Tally, format_summary
 from .writer import ERROR_COLUMN, EXPLANATION_COLUMN, SCORE_COLUMN, default_output_path
 

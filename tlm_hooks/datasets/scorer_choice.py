@@ -198,7 +198,8 @@ def build_scorer(
 
         if base_url is not None:
             raise DatasetError("--base-url applies to --scorer cleanlab; for the engine give the URL as --judge")
-        profile = read_profile(calibration) if calibration is not None else None  # a bad file fails before the judge loads
+        # a bad profile fails before the judge loads
+        profile = read_profile(calibration) if calibration is not None else None
         backend = judge_backend(judge, model, api_key=api_key, threads=threads)
         return TLMScorer(
             quality_preset or "medium",
