@@ -39,7 +39,8 @@ another scorer are refused (--restart scores every row again and starts the file
 
 output: the profile (JSON), a report on stdout (AUROC, ECE, Brier before/after, cross-validated;
 thresholds for precision 0.8/0.9/0.95), and PROFILE.reliability.png / PROFILE.histogram.png.
-Exit status: 0 done, 2 bad arguments/file/labels or a missing package, 130 interrupted.
+Exit status: 0 done, 2 bad arguments/file/labels, a missing package or rows that failed to score (the
+others are saved), 130 interrupted (the rows scored so far are saved: rerun to continue).
 """
 
 
