@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from scoring import DEFAULT_ANSWERS, DEFAULT_RAW, load_jsonl, record, score_request, select  # noqa: E402
 
 TARGETS = (0.8, 0.9)
+JUDGE = "local:smollm2-135m-instruct"  # what the engine reports for the embedded judge
 
 
 def scored_rows(
@@ -126,6 +127,51 @@ def evaluate(recs: list[dict[str, Any]], folds: int, repeats: int) -> dict[str, 
             "outer_folds": folds * repeats}  # fmt: skip
 
 
+def cross(recs: dict[str, list[dict[str, Any]]], folds: int, repeats: int) -> dict[tuple[str, str], dict[str, float]]:
+    """Each judge configuration's profile applied to each configuration's held-out answers.
+
+    ``recs`` maps a configuration (e.g. ``tlm-base``, ``tlm-medium``) to its scored answers; only
+    answers every configuration scored are used, with the same splits for all. Returns the
+    held-out log-loss, Brier, ECE and AUROC by (profile fitted on, answers scored by), pooled over
+    the folds of every repeat."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from tlm_hooks import calibrate
+    from tlm_hooks.calibration.metrics import auroc, brier, ece, log_loss
+
+    common = set.intersection(*({r["id"] for r in v} for v in recs.values()))
+    by_config = {name: {r["id"]: r for r in v if r["id"] in common} for name, v in recs.items()}
+    ids = sorted(common)
+    labels = [float(bool(next(iter(by_config.values()))[i]["correct"])) for i in ids]
+    rows = {name: [as_result(by_config[name][i]) for i in ids] for name in recs}
+    scores: dict[tuple[str, str], list[float]] = {(a, b): [] for a in recs for b in recs}
+    truth: list[float] = []
+    for repeat in range(repeats):
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=200 + repeat)
+        for train, test in splitter.split(labels, labels):
+            profiles = {a: calibrate([rows[a][i] for i in train], [labels[i] for i in train]) for a in recs}
+            truth.extend(labels[i] for i in test)
+            for a, profile in profiles.items():
+                for b in recs:
+                    scores[(a, b)].extend(profile.apply(rows[b][i]) for i in test)
+    return {
+        key: {"log_loss": log_loss(v, truth), "brier": brier(v, truth), "ece": ece(v, truth), "auroc": auroc(v, truth),
+              "n": len(ids)}  # fmt: skip
+        for key, v in scores.items()
+    }
+
+
+def print_cross(result: dict[tuple[str, str], dict[str, float]]) -> None:
+    n = next(iter(result.values()))["n"]
+    print(f"\n### Profiles across judge configurations ({n} answers scored by each; held-out, pooled)\n")
+    print("| profile fitted on | applied to answers scored by | log-loss | Brier | ECE | AUROC |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for (fitted, applied), q in sorted(result.items(), key=lambda kv: (kv[0][1], kv[0][0] != kv[0][1])):
+        mark = "**" if fitted == applied else ""
+        print(f"| {mark}{fitted}{mark} | {applied} | {q['log_loss']:.3f} | {q['brier']:.3f} | {q['ece']:.3f} | "
+              f"{q['auroc']:.3f} |")  # fmt: skip
+
+
 def mean(values: list[float]) -> float:
     ok = [v for v in values if not math.isnan(v)]
     return sum(ok) / len(ok) if ok else math.nan
@@ -158,6 +204,14 @@ def print_report(preset: str, result: dict[str, Any]) -> None:
               f"{inside:.0f}/{len(rows)} ({inside / len(rows):.0%}) |")  # fmt: skip
 
 
+def calibrate_all(recs: list[dict[str, Any]], preset: str, source: str) -> Any:
+    """The profile fitted on every answer, valid for the embedded judge at ``preset``."""
+    from tlm_hooks import calibrate
+
+    return calibrate([as_result(r) for r in recs], [bool(r["correct"]) for r in recs], judge=JUDGE,
+                     quality_preset=preset, task="default", source=source)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="base", help="the engine preset whose scores are calibrated")
@@ -171,27 +225,46 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw-dir", type=Path, default=DEFAULT_RAW)
     parser.add_argument("--pictures", type=Path, default=ROOT / "benchmarks",
                         help="where the full-data profile's reliability diagram and histogram go")  # fmt: skip
+    parser.add_argument("--cross", nargs="+", metavar="PRESET", default=None,
+                        help="only compare the profiles of these presets on each other's answers "
+                             "(from the cache; e.g. --cross base medium)")  # fmt: skip
+    parser.add_argument("--profile-out", type=Path, default=None,
+                        help="also save the full-data profile here (with its evidence)")  # fmt: skip
+    parser.add_argument("--rag", type=Path, default=None, metavar="RAW",
+                        help="calibrate the trustworthiness scores of a rag/run.py raw file instead (label: grounded)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.rag:
+        recs = [{"id": r["id"], "correct": r["label"] == "grounded", "score": r["trustworthiness"],
+                 "components": r["components"]} for r in load_jsonl(args.rag) if r.get("trustworthiness") is not None]  # fmt: skip
+        print_report(f"rag ({args.rag.name})", evaluate(recs, args.folds, args.repeats))
+        return
     rows = select(load_jsonl(args.answers), args.limit)
+    if args.cross:
+        recs_by = {f"tlm-{p}": scored_rows(p, rows, args.raw_dir, True, args.threads) for p in args.cross}
+        print_cross(cross(recs_by, args.folds, args.repeats))
+        for name, recs in recs_by.items():
+            profile = calibrate_all(recs, name.removeprefix("tlm-"), args.answers.name)
+            print(f"{name} profile on all {len(recs)} answers: weights "
+                  f"{ {k: round(v, 2) for k, v in profile.combination.weights.items()} }, map {profile.score_map.kind}")  # fmt: skip
+        return
     recs = scored_rows(args.preset, rows, args.raw_dir, args.cached_only, args.threads)
     if args.score_only:
         return
     started = time.perf_counter()
     result = evaluate(recs, args.folds, args.repeats)
     print_report(args.preset, result)
-    from tlm_hooks import calibrate
     from tlm_hooks.calibration.plots import write_histogram, write_reliability
     from tlm_hooks.calibration.report import format_report
 
-    profile = calibrate([as_result(r) for r in recs], [bool(r["correct"]) for r in recs],
-                        judge="local:smollm2-135m-instruct", quality_preset=args.preset, task="default",
-                        source=args.answers.name)  # fmt: skip
+    profile = calibrate_all(recs, args.preset, args.answers.name)
     print(f"\nprofile fitted on all {len(recs)} answers:\n\n" + format_report(profile))
     stem = args.pictures / f"calibration_tlm-{args.preset}"
     print(f"\npictures -> {write_reliability(profile, str(stem) + '.reliability.png')}, "
           f"{write_histogram(profile, str(stem) + '.histogram.png')}")  # fmt: skip
     args.raw_dir.mkdir(parents=True, exist_ok=True)
     profile.save(args.raw_dir / f"calibration_tlm-{args.preset}.json")
+    if args.profile_out:
+        print(f"profile -> {profile.save(args.profile_out)}")
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

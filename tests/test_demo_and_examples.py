@@ -20,24 +20,33 @@ def test_demo_catches_low_trust_at_a_strict_threshold() -> None:
     from tlm_hooks.demo import QUESTIONS, run
 
     out = io.StringIO()
-    tables = run(QUESTIONS[:2], threshold=1.0, max_tokens=16, out=out)
-    assert set(tables) == {"score", "patch", "route"}
-    for rows in tables.values():
-        assert len(rows) == 2
-        assert all(row[3].startswith("low trust") for row in rows), rows  # nothing reaches 1.0
-    assert any("append_warning" in row[3] for row in tables["patch"])
+    tables = run(QUESTIONS[:2], threshold=1.0, max_tokens=16, follow_up=2, out=out)
+    for name in ("score", "patch", "route"):
+        assert len(tables[name]) == 2
+        assert all(row[4].startswith("low trust") for row in tables[name]), tables[name]  # nothing reaches 1.0
+        # the lowest signal is named for every low-trust answer
+        assert all(row[5].split()[0] in ("token", "self-reflection", "consistency") for row in tables[name])
+    assert any("append_warning" in row[4] for row in tables["patch"])
     assert all(row[1] == "I'm not sure about this one." for row in tables["route"])
+    tally = tables["tally"]
+    assert tally.wrong + tally.right == 2 and tally.kept == 0 and tally.caught == tally.wrong
     text = out.getvalue()
     assert "Workflow 1" in text and "Workflow 3" in text and "6 low-trust answers caught" in text
+    assert f"Wrong answers caught: {tally.caught} of {tally.wrong}; right answers kept: 0 of {tally.right}." in text
 
 
-def test_demo_trusts_everything_at_threshold_zero() -> None:
-    from tlm_hooks.demo import QUESTIONS, run
+def test_demo_threshold_comes_from_the_shipped_profile(caplog: pytest.LogCaptureFixture) -> None:
+    from tlm_hooks.demo import QUESTIONS, load_profile, run
 
-    tables = run(QUESTIONS[:1], threshold=0.0, max_tokens=16, out=io.StringIO())
-    for rows in tables.values():
-        score = float(rows[0][2])
-        assert 0.0 <= score <= 1.0 and rows[0][3] == "trusted"
+    expected = float(load_profile().threshold_for(precision=0.8))
+    out = io.StringIO()
+    with caplog.at_level("WARNING", logger="tlm_hooks"):
+        tables = run(QUESTIONS[:2], max_tokens=24, follow_up=1, out=out)
+    assert f"threshold {expected:.2f}, the profile's choice for precision 0.8" in out.getvalue()
+    for row in tables["score"]:
+        assert (row[4] == "trusted") == (float(row[3]) >= expected), row
+    # the profile is valid for the judge the demo uses: no "fitted for another judge" warning
+    assert not [r for r in caplog.records if "calibration" in r.getMessage().lower()], caplog.text
 
 
 CHECKED_SEPARATELY = {"score_mlflow_traces.py"}

@@ -81,3 +81,55 @@ def test_module_paths_load_functions_classes_and_instances(tmp_path: Path, monke
         load_scorer(f"{name}:nothing")
     with pytest.raises(DatasetError, match="looks like module:function"):
         load_scorer(":x")
+
+
+def _bare_score_profile(path: Path) -> Path:
+    pytest.importorskip("sklearn", reason="fitting a profile needs the calibration extra")
+    import random
+
+    from tlm_hooks import calibrate
+
+    rng = random.Random(3)
+    scores = [rng.random() for _ in range(200)]
+    labels = [rng.random() < s * s for s in scores]  # over-confident raw scores: the map moves them
+    calibrate([{"trustworthiness_score": s} for s in scores], labels, quality_preset="base").save(path)
+    return path
+
+
+@pytest.mark.parametrize("cache_flags", [["--no-cache"], ["--cache", "shared.sqlite"]])
+def test_both_engines_build_the_same_scorer_from_the_same_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_flags: list[str]
+) -> None:
+    from tlm_hooks.datasets.command import build_parser
+    from tlm_hooks.datasets.ray import ScorerSpec  # Ray itself is not needed to build a spec's scorer
+    from tlm_hooks.datasets.scorer_choice import scorer_flags
+    from tlm_hooks.scorers.cache import SQLiteCache
+
+    monkeypatch.chdir(tmp_path)
+    profile = _bare_score_profile(tmp_path / "p.json")
+    flags = "d.csv -p base -j http://127.0.0.1:9/v1 -m judge-m --max-concurrency 3 --calibration".split()
+    args = build_parser().parse_args([*flags, str(profile), *cache_flags])
+    local = build_scorer(**scorer_flags(args))
+    spec = ScorerSpec(**scorer_flags(args)).portable()  # on the driver
+    monkeypatch.chdir(tmp_path.parent)  # the actors' working folder is elsewhere: the spec carries what they need
+    on_actor = spec.build()
+    assert isinstance(local, TLMScorer) and isinstance(on_actor, TLMScorer)
+    assert (
+        describe_scorer(on_actor) == describe_scorer(local) and on_actor.max_concurrency == local.max_concurrency == 3
+    )
+    assert isinstance(spec.calibration, dict)  # the profile travels as data, not as a path
+    raw = TrustResult(0.7)
+    assert on_actor.calibrator(raw).trustworthiness_score == local.calibrator(raw).trustworthiness_score != 0.7
+    if cache_flags == ["--no-cache"]:
+        assert local.cache is None and on_actor.cache is None
+    else:
+        assert isinstance(on_actor.cache, SQLiteCache) and on_actor.cache.path == tmp_path / "shared.sqlite"
+        assert isinstance(local.cache, SQLiteCache) and local.cache.path == Path("shared.sqlite")  # made in tmp_path
+
+
+def test_a_bad_profile_is_refused_when_the_spec_is_made_portable(tmp_path: Path) -> None:
+    from tlm_hooks.datasets.ray import ScorerSpec
+
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a tlm-hooks calibration profile"):
+        ScorerSpec("tlm", calibration=str(tmp_path / "bad.json")).portable()

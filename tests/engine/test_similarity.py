@@ -23,12 +23,16 @@ def test_number_extraction() -> None:
     assert extract_numbers("1,000 and 3/4 and twenty-one and 50% and -2.5") == [1000.0, 0.75, 21.0, 0.5, -2.5]
 
 
-def test_words_without_numbers_use_lexical_overlap() -> None:
-    assert agreement("Paris", "The capital is Paris.", "auto") == pytest.approx(
-        lexical_overlap("Paris", "The capital is Paris.")
-    )
+def test_names_compare_by_the_name_not_the_sentence() -> None:
+    assert agreement("Paris", "The capital is Paris.", "auto") == 1.0
+    assert lexical_overlap("Paris", "The capital is Paris.") < 1.0
     assert agreement("Paris", "Berlin", "auto") == 0.0
     assert lexical_overlap("the pancreas", "The pancreas.") == 1.0
+
+
+def test_answers_without_names_or_numbers_use_word_overlap() -> None:
+    a, b = "it is made of glass and sand", "glass, mostly sand and soda"
+    assert agreement(a, b, "auto") == pytest.approx(lexical_overlap(a, b))
 
 
 def test_code_similarity_ignores_comments_and_whitespace() -> None:

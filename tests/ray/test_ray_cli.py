@@ -92,7 +92,8 @@ def test_csv_cells_are_text_and_csv_or_jsonl_is_written(tmp_path: Path, capsys: 
     ("args", "message"),
     [
         (["--on-bad-row", "stop"], "--on-bad-row stop cannot be used with --engine ray"),
-        (["--calibration", "p.json", "--cache", "c.sqlite"], "--calibration, --cache cannot be used with --engine ray"),
+        (["--cache", "c.sqlite", "--address", "auto"], "--cache FILE cannot be used with --address"),
+        (["--calibration", "missing.json"], "cannot read calibration profile 'missing.json'"),
         (["--format", "xml"], "invalid choice: 'xml'"),
         (["--prompt-col", "q"], "no 'q' column"),
     ],
@@ -109,6 +110,51 @@ def test_bad_arguments_exit_2_before_scoring(
         code, err = exc.code, capsys.readouterr().err
     assert code == 2 and message in err
     assert not (tmp_path / "d.scored.parquet").exists()
+
+
+@pytest.mark.usefixtures("ray_cluster")
+def test_the_engine_with_a_calibration_profile_and_a_cache_file_the_actors_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("sklearn", reason="fitting the profile needs the calibration extra")
+    import random
+
+    from engine.judge_server import JudgeServer
+
+    from tlm_hooks import calibrate
+
+    rng = random.Random(5)
+    scores = [rng.random() for _ in range(200)]
+    labels = [rng.random() < s * s for s in scores]
+    profile = calibrate([{"trustworthiness_score": s} for s in scores], labels, quality_preset="base")
+    profile.save(tmp_path / "p.json")
+    source = tmp_path / "d.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows(8)))
+    cache = tmp_path / "scores.sqlite"
+
+    judge = JudgeServer(refuse_n=False, delay=0.01)
+    try:
+        engine = ["--engine", "ray", "--actors", "2", "--scorer", "tlm", "-p", "base", "-j", judge.url,
+                  "-m", "judge-model", "--cache", str(cache), "--quiet"]  # fmt: skip
+        assert main([str(source), "-o", str(tmp_path / "raw.jsonl"), *engine]) == 0, capsys.readouterr().err
+        asked = len(judge.asked)
+        assert asked >= 8  # every row went to the judge once
+        code = main([str(source), "-o", str(tmp_path / "calibrated.jsonl"), "--calibration", str(tmp_path / "p.json"),
+                     *engine])  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        assert len(judge.asked) == asked  # every row came from the file the first run's actors wrote
+    finally:
+        judge.close()
+    raw = [json.loads(line) for line in (tmp_path / "raw.jsonl").read_text().splitlines()]
+    calibrated = [json.loads(line) for line in (tmp_path / "calibrated.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in calibrated] == list(range(8))
+    assert [r["trustworthiness_score"] for r in calibrated] == pytest.approx(
+        [profile.apply(r["trustworthiness_score"]) for r in raw]
+    )
+    assert any(
+        abs(a["trustworthiness_score"] - b["trustworthiness_score"]) > 0.01
+        for a, b in zip(raw, calibrated, strict=True)
+    )
 
 
 def test_missing_input_and_ray_flags_without_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

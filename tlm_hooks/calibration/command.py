@@ -18,8 +18,9 @@ from ..options import QUALITY_PRESETS, TASKS
 from .errors import CalibrationError, name_rows
 from .features import SIGNALS, features_of
 from .labels import MIN_EXAMPLES
+from .saved_scores import SCORES_SUFFIX
 
-__all__ = ["main", "build_parser", "LABEL_COLUMNS"]
+__all__ = ["main", "build_parser", "scores_path", "LABEL_COLUMNS"]
 
 LABEL_COLUMNS = ("label", "correct", "acceptable", "rating")  # looked for, in order, without --label-col
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
@@ -30,9 +31,16 @@ true/false, yes/no, 1/0, a 0-1 rating or any numeric rating (normalised min-max,
 A row with scores already (columns {", ".join(SIGNALS)} and/or trustworthiness_score) is used as it
 is; a row without them is scored first with --scorer (prompt/response columns as in tlm-hooks score).
 
+saved scores: each row scored here is appended to PROFILE.scores.jsonl (or --scores FILE) as its
+batch finishes, and kept. Rerunning the command after Ctrl-C, a crash or a judge outage reuses
+those rows and scores only the rest; rerunning with other labels or fitting options re-fits with
+no model call. A row is reused when its name and its prompt/response are unchanged; scores made by
+another scorer are refused (--restart scores every row again and starts the file over).
+
 output: the profile (JSON), a report on stdout (AUROC, ECE, Brier before/after, cross-validated;
 thresholds for precision 0.8/0.9/0.95), and PROFILE.reliability.png / PROFILE.histogram.png.
-Exit status: 0 done, 2 bad arguments/file/labels or a missing package, 130 interrupted.
+Exit status: 0 done, 2 bad arguments/file/labels, a missing package or rows that failed to score (the
+others are saved), 130 interrupted (the rows scored so far are saved: rerun to continue).
 """
 
 
@@ -59,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         data.add_argument(f"--{role}-col", metavar="C", help=f"column with {text} (rows without scores)")
     out = parser.add_argument_group("output")
     out.add_argument("--no-plots", action="store_true", help="do not write the PNG pictures")
+    out.add_argument(
+        "--scores", metavar="FILE", help=f"where rows scored here are saved and reused (default PROFILE{SCORES_SUFFIX})"
+    )
     out.add_argument("--no-evidence", action="store_true", help="leave the labelled rows out of the profile")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress display (or TLM_HOOKS_PROGRESS=0)")
     run = parser.add_argument_group("scoring (rows without scores) and what the profile is valid for")
@@ -70,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-key", metavar="KEY", help="key for a URL judge or Cleanlab (prefer the environment)")
     run.add_argument("--threads", type=int, metavar="N", help="CPU threads for a local model")
     run.add_argument("--max-concurrency", type=int, default=8, metavar="N", help="rows scored at once (8)")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", dest="resume", action="store_true", default=True, help="reuse the saved scores (default)"
+    )
+    again.add_argument(
+        "--restart", dest="resume", action="store_false", help="score every row again, replacing the saved scores"
+    )
     return parser
 
 
@@ -79,7 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print("\ntlm-hooks calibrate: interrupted; no profile written", file=sys.stderr)
+        saved = scores_path(args)
+        kept = (
+            f"; the rows scored so far are saved in {saved}: rerun the same command to score only the rest"
+            if saved.is_file()
+            else ""
+        )
+        print(f"\ntlm-hooks calibrate: interrupted; no profile written{kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (TLMHooksError, OSError, ValueError, MissingDependencyError) as exc:
         print(f"tlm-hooks calibrate: {exc}", file=sys.stderr)
@@ -103,15 +127,24 @@ def _run(args: argparse.Namespace) -> int:
     unscored = sum(features_of(row).empty for row in rows)
     scorer = _scorer(args) if unscored else None
     progress = None if args.quiet or not unscored else Progress(f"scoring {source.name}", unscored)
+    saved = scores_path(args)
+    unused = [flag for flag, given in (("--scores", args.scores), ("--restart", not args.resume)) if given]
+    if unused and not unscored:
+        print(f"tlm-hooks calibrate: every row has scores, so {' and '.join(unused)} did nothing", file=sys.stderr)
+    if unscored and saved.resolve() in (source.resolve(), Path(args.out).resolve()):
+        raise CalibrationError(f"the scores file {saved} is the input or the profile: choose another --scores")
     profile = calibrate(
         rows, labels, scorer=scorer, judge=args.model or args.judge, quality_preset=args.quality_preset,
         task=args.task, names=names, columns=columns, min_examples=args.min_examples,
         label_scale=tuple(args.label_scale) if args.label_scale else None, source=source.name,
-        progress=progress if progress is not None else False,
+        progress=progress if progress is not None else False, scores_path=saved if unscored else None,
+        resume=args.resume,
     )  # fmt: skip
     target = profile.save(args.out, evidence=not args.no_evidence)
     print(format_report(profile))
     print(f"\nprofile -> {target}")
+    if unscored:
+        print(f"scores  -> {saved} (kept: rerun with other options to re-fit without scoring again)")
     if not args.no_plots:
         from .plots import write_histogram, write_reliability
 
@@ -119,6 +152,11 @@ def _run(args: argparse.Namespace) -> int:
         for writer, suffix in ((write_reliability, ".reliability.png"), (write_histogram, ".histogram.png")):
             print(f"picture -> {writer(profile, str(stem) + suffix)}")
     return EXIT_OK
+
+
+def scores_path(args: argparse.Namespace) -> Path:
+    """Where the rows scored by this run are saved: ``--scores``, or next to the profile."""
+    return Path(args.scores) if args.scores else Path(str(args.out) + SCORES_SUFFIX)
 
 
 def _read(source: Path, args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[Any], list[str]]:
@@ -148,9 +186,7 @@ def _read(source: Path, args: argparse.Namespace) -> tuple[list[dict[str, Any]],
 
 
 def _scorer(args: argparse.Namespace) -> Any:
-    from ..datasets.scorer_choice import build_scorer
+    from ..datasets.scorer_choice import build_scorer, scorer_flags
 
-    return build_scorer(
-        args.scorer, quality_preset=args.quality_preset, task=args.task, judge=args.judge, model=args.model,
-        api_key=args.api_key, base_url=None, threads=args.threads, max_concurrency=args.max_concurrency,
-    )  # fmt: skip
+    flags = scorer_flags(args)
+    return build_scorer(flags.pop("kind"), **flags)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._run import run_sync
-from ..datasets.columns import Columns, RowProblem
+from ..datasets.columns import Columns
 from ..datasets.progress import Progress
+from ..datasets.sync import run_to_end
 from ..scorers.base import Scorer
-from .errors import CalibrationError, name_rows
+from .errors import CalibrationError
 from .features import Features, read_features
 from .fitting import fit_pipeline, require_fitting
 from .folds import fit_folds, fold_count, out_of_fold
@@ -18,7 +19,7 @@ from .labels import MIN_EXAMPLES, Labels, read_labels
 from .maps import MAP_KINDS
 from .metrics import auroc, brier, ece, log_loss
 from .profile import Calibration, Evidence, Validity, raw_score
-from .scoring import ascore_rows, describe, request_of
+from .scoring import describe, score_missing
 
 __all__ = ["calibrate", "acalibrate", "REPORTED_PRECISIONS"]
 
@@ -39,6 +40,8 @@ def calibrate(
     label_scale: tuple[float, float] | None = None,
     source: str | None = None,
     progress: bool | Progress = False,
+    scores_path: str | os.PathLike[str] | None = None,
+    resume: bool = True,
 ) -> Calibration:
     """Fit a :class:`Calibration` on ``rows`` and their ``labels`` (1/True = acceptable).
 
@@ -52,11 +55,21 @@ def calibrate(
 
     Fits non-negative signal weights, then a Platt or isotonic map, whichever has the lower
     cross-validated log-loss. ``judge``, ``quality_preset``, ``task`` record what the profile is
-    valid for (taken from ``scorer`` when not given). Works inside a running event loop; from
-    async code use :func:`acalibrate`.
+    valid for (taken from ``scorer`` when not given).
+
+    ``scores_path``: a file (JSON lines) where each row ``scorer`` scores is saved as its batch
+    finishes. Calling again after an interruption (Ctrl-C, a crash, a judge outage) reuses the
+    saved rows and scores only the rest; so does a re-fit with other labels or options (no model
+    call at all when every row is saved; then ``scorer`` may be left out). A row is reused when
+    its name and request are unchanged; rows saved by another scorer are refused
+    (:class:`~tlm_hooks.datasets.ResumeError`) unless ``resume=False``, which scores every row
+    again and starts the file over.
+
+    Works inside a running event loop; Ctrl-C stops the scoring. From async code use
+    :func:`acalibrate`.
     """
-    return run_sync(
-        acalibrate(
+    return run_to_end(
+        lambda: acalibrate(
             rows,
             labels,
             scorer=scorer,
@@ -69,6 +82,8 @@ def calibrate(
             label_scale=label_scale,
             source=source,
             progress=progress,
+            scores_path=scores_path,
+            resume=resume,
         )  # fmt: skip
     )
 
@@ -87,6 +102,8 @@ async def acalibrate(
     label_scale: tuple[float, float] | None = None,
     source: str | None = None,
     progress: bool | Progress = False,
+    scores_path: str | os.PathLike[str] | None = None,
+    resume: bool = True,
 ) -> Calibration:
     """Async form of :func:`calibrate`."""
     require_fitting()
@@ -99,9 +116,13 @@ async def acalibrate(
     checked = read_labels(labels, where, min_examples=min_examples, scale=label_scale)  # before any scoring
     features = read_features(items, where)
     unscored = [i for i, f in enumerate(features) if f.empty]
-    about = describe(scorer) if scorer is not None else {}
+    about: Mapping[str, Any] = describe(scorer) if scorer is not None else {}
+    scored = reused = 0
     if unscored:
-        features = await _score_missing(items, features, unscored, where, scorer, columns, progress)
+        missing = await score_missing(items, unscored, where, scorer, columns=columns, progress=progress,
+                                      scores_path=scores_path, resume=resume)  # fmt: skip
+        features = [missing.features.get(i, f) for i, f in enumerate(features)]
+        about, scored, reused = missing.about, missing.scored, missing.reused
     valid = Validity(
         judge=judge or about.get("judge"),
         quality_preset=quality_preset or about.get("quality_preset"),
@@ -110,36 +131,7 @@ async def acalibrate(
         engine_version=_version(),
     )
     return fit_profile(features, checked, valid, task=valid.task or "default", source=source,
-                       scored=len(unscored))  # fmt: skip
-
-
-async def _score_missing(
-    items: list[Any],
-    features: list[Features],
-    unscored: list[int],
-    where: list[str],
-    scorer: Scorer | None,
-    columns: Columns | None,
-    progress: bool | Progress,
-) -> list[Features]:
-    if scorer is None:
-        raise CalibrationError(
-            f"{len(unscored)} row(s) have no scores: {name_rows([where[i] for i in unscored])}. Give rows scored "
-            "with options={'log': ['per_component_score']}, or pass scorer= to score them"
-        )
-    requests, problems = [], []
-    for i in unscored:
-        try:
-            requests.append(request_of(items[i], columns))
-        except (RowProblem, ValueError) as exc:
-            problems.append(f"{where[i]} ({exc})")
-    if problems:
-        raise CalibrationError(f"{len(problems)} row(s) have no scores and cannot be scored: {name_rows(problems)}")
-    results = await ascore_rows(requests, [where[i] for i in unscored], scorer, progress=progress)
-    out = list(features)
-    for i, result in zip(unscored, results, strict=True):
-        out[i] = read_features([result], [where[i]])[0]
-    return out
+                       scored=scored, reused=reused)  # fmt: skip
 
 
 def fit_profile(
@@ -150,8 +142,10 @@ def fit_profile(
     task: str = "default",
     source: str | None = None,
     scored: int = 0,
+    reused: int = 0,
 ) -> Calibration:
-    """Fit weights and map on scored rows, cross-validate, and build the profile."""
+    """Fit weights and map on scored rows, cross-validate, and build the profile (``scored``:
+    rows scored by this run, ``reused``: rows whose scores an earlier run saved)."""
     y = labels.values
     k = fold_count(y)
     fold_sets = {kind: fit_folds(features, y, kind, task, k=k) for kind in MAP_KINDS}
@@ -168,6 +162,7 @@ def fit_profile(
         "fitted_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "source": source,
         "scored_here": scored,
+        "scores_reused": reused,
     }
     cv = {
         "folds": k,

@@ -26,7 +26,10 @@ def format_report(profile: Calibration) -> str:
     source = f" from {data['source']}" if data.get("source") else ""
     labels = data.get("labels", {})
     scale = f" {labels.get('low'):g}–{labels.get('high'):g} normalised" if labels.get("kind") == "rating" else ""
-    scored = f"; {data['scored_here']} scored now" if data.get("scored_here") else ""
+    counts = [f"{data['scored_here']} scored now"] if data.get("scored_here") else []
+    if data.get("scores_reused"):
+        counts.append(f"{data['scores_reused']} reused from saved scores")
+    scored = f"; {', '.join(counts)}" if counts else ""
     lines.append(
         f"calibrated on {data.get('n')} labelled rows{source} ({_num(data.get('acceptable'), 'g')} acceptable; "
         f"labels: {labels.get('kind')}{scale}{scored})"

@@ -19,7 +19,7 @@ from .files import ascore_file
 from .loop import ON_BAD_ROW
 from .progress import Progress
 from .rows import FORMATS, detect_format
-from .scorer_choice import DEFAULT_CONCURRENCY, build_scorer
+from .scorer_choice import DEFAULT_CONCURRENCY, build_scorer, check_logprobs_flag, scorer_flags
 from .summary import format_summary
 from .writer import default_output_path
 
@@ -210,25 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         target = Path(args.out) if args.out else default_output_path(source)
         detect_format(source, args.format)
-        scorer = build_scorer(
-            args.scorer,
-            quality_preset=args.quality_preset,
-            task=args.task,
-            judge=args.judge,
-            model=args.model,
-            api_key=args.api_key,
-            base_url=args.base_url,
-            threads=args.threads,
-            max_concurrency=args.max_concurrency,
-            calibration=args.calibration,
-            cache=False if args.no_cache else (args.cache or True),
-        )
+        flags = scorer_flags(args)
+        scorer = build_scorer(flags.pop("kind"), **flags)
+        check_logprobs_flag(args)
     except (TLMHooksError, ValueError, OSError, sqlite3.Error) as exc:
         return _fail(exc)
-    if args.scorer == "logprob" and not args.logprobs_col:
-        return _fail(
-            DatasetError("--scorer logprob scores the rows' own token logprobs: name their column with --logprobs-col")
-        )
     progress = None if args.quiet else Progress(f"scoring {source.name}")
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:

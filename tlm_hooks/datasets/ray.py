@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import MissingDependencyError
@@ -32,7 +32,7 @@ from .errors import DatasetError
 from .files import warm_up
 from .loop import Scored, score_windows
 from .rows import Record
-from .scorer_choice import DEFAULT_CONCURRENCY, _with_concurrency, as_scorer, build_scorer
+from .scorer_choice import DEFAULT_CONCURRENCY, _with_concurrency, as_scorer, build_scorer, read_profile
 from .writer import BAD_ROW_PREFIX, ERROR_COLUMN, EXPLANATION_COLUMN, SCORE_COLUMN
 
 __all__ = [
@@ -72,6 +72,11 @@ class ScorerSpec:
     there). ``factory`` instead: a picklable function with no arguments that returns a scorer
     (or a function of a ``ScoreRequest``); it runs once in each actor, never on the driver.
     ``max_concurrency`` is how many rows one actor scores at once.
+
+    ``calibration`` (``tlm`` only): a profile from ``tlm-hooks calibrate``, its path or its dict;
+    a path is read on the driver and sent to the actors as data, so the nodes need no copy.
+    ``cache``: ``True`` (default) an in-memory score cache per actor, ``False`` none, a path an
+    SQLite file the actors on one machine share (a path on each node where actors run).
     """
 
     kind: str = "tlm"
@@ -85,6 +90,8 @@ class ScorerSpec:
     max_concurrency: int | None = None
     factory: Callable[[], Any] | None = None
     search_path: str | None = field(default_factory=os.getcwd)
+    calibration: str | os.PathLike[str] | Mapping[str, Any] | None = field(default=None, hash=False, repr=False)
+    cache: str | os.PathLike[str] | bool = True
 
     def __post_init__(self) -> None:
         if self.factory is not None and not callable(self.factory):
@@ -96,6 +103,18 @@ class ScorerSpec:
     def from_factory(cls, factory: Callable[[], Any], *, max_concurrency: int | None = None) -> ScorerSpec:
         """A spec whose actors call ``factory()`` for their scorer."""
         return cls(factory=factory, max_concurrency=max_concurrency)
+
+    def portable(self) -> ScorerSpec:
+        """This spec as the actors get it: a calibration path read here into its dict (a bad
+        profile fails now), a cache path made absolute (the actors' working folder differs)."""
+        calibration, cache = self.calibration, self.cache
+        if isinstance(calibration, (str, os.PathLike)):
+            calibration = profile_data(calibration)
+        if isinstance(cache, (str, os.PathLike)):
+            cache = os.path.abspath(cache)
+        if calibration is self.calibration and cache is self.cache:
+            return self
+        return replace(self, calibration=calibration, cache=cache)
 
     @property
     def judge_in_process(self) -> bool:
@@ -124,7 +143,15 @@ class ScorerSpec:
             base_url=self.base_url,
             threads=self.threads,
             max_concurrency=self.max_concurrency,
+            calibration=self.calibration,
+            cache=self.cache,
         )
+
+
+def profile_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The profile at ``path`` as the dict the actors get (without its labelled rows, which
+    scoring does not use)."""
+    return dict(read_profile(path).to_dict(evidence=False))
 
 
 class ScoreBatches:
@@ -250,9 +277,8 @@ def _payload(scorer: Any, max_concurrency: int | None) -> tuple[Any, bool, int]:
         scorer = ScorerSpec(scorer or "tlm")
     if isinstance(scorer, ScorerSpec):
         if max_concurrency is not None:
-            from dataclasses import replace
-
             scorer = replace(scorer, max_concurrency=max_concurrency)
+        scorer = scorer.portable()
         if scorer.factory is None:
             checked = scorer.build()
             return scorer, scorer.judge_in_process, _concurrency_of(checked)

@@ -23,6 +23,7 @@ from .histogram import require_matplotlib, write_histogram
 from .progress import Progress
 from .ray import ScorerSpec, require_ray, score_dataset
 from .ray_io import OutputFile, count_rows, detect_ray_format, is_uri, output_format, read_dataset
+from .scorer_choice import check_logprobs_flag, scorer_flags
 from .summary import Tally, format_summary
 from .writer import ERROR_COLUMN, EXPLANATION_COLUMN, SCORE_COLUMN, default_output_path
 
@@ -74,12 +75,11 @@ def _check(args: argparse.Namespace) -> tuple[str, Any, Path, Any, ScorerSpec]:
             f"{', '.join(refused)} cannot be used with --engine ray: its rows are read by Ray Data (UTF-8) and "
             "a malformed row gets its reason in scoring_error"
         )
-    unsupported = [flag for flag, given in (("--calibration", args.calibration is not None),
-                                            ("--cache", args.cache is not None), ("--no-cache", bool(args.no_cache))) if given]  # fmt: skip
-    if unsupported:
+    if args.cache is not None and args.address is not None:
         raise DatasetError(
-            f"{', '.join(unsupported)} cannot be used with --engine ray yet: the actors build their scorer "
-            "without them; score locally (no --engine) to use them"
+            "--cache FILE cannot be used with --address: the actors of a cluster started elsewhere may run on other "
+            "machines, each with its own file at that path; leave out --address to score on a cluster started here "
+            "(its actors share the file), or keep the default in-memory cache"
         )
     source = args.file
     fmt = detect_ray_format(source, args.format)
@@ -100,21 +100,8 @@ def _check(args: argparse.Namespace) -> tuple[str, Any, Path, Any, ScorerSpec]:
         raise DatasetError(f"the output {target} is the input file: choose another --out")
     if args.histogram is not None:
         require_matplotlib()
-    if args.scorer == "logprob" and not args.logprobs_col:
-        raise DatasetError(
-            "--scorer logprob scores the rows' own token logprobs: name their column with --logprobs-col"
-        )
-    spec = ScorerSpec(
-        args.scorer,
-        quality_preset=args.quality_preset,
-        task=args.task,
-        judge=args.judge,
-        model=args.model,
-        api_key=args.api_key,
-        base_url=args.base_url,
-        threads=args.threads,
-        max_concurrency=args.max_concurrency,
-    )
+    check_logprobs_flag(args)
+    spec = ScorerSpec(**scorer_flags(args)).portable()  # a bad --calibration profile fails before Ray starts
     return source, fmt, target, out_fmt, spec
 
 

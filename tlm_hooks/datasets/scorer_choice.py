@@ -7,11 +7,12 @@ file is loaded as a :class:`~tlm_hooks.local.LocalModel`.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..llm.base import ChatBackend
@@ -20,7 +21,17 @@ from ..scorers.base import BaseScorer, Scorer
 from ..scorers.function import FunctionScorer
 from .errors import DatasetError
 
-__all__ = ["SCORER_NAMES", "build_scorer", "load_scorer", "as_scorer", "describe_scorer", "default_scorer"]
+__all__ = [
+    "SCORER_NAMES",
+    "build_scorer",
+    "scorer_flags",
+    "check_logprobs_flag",
+    "read_profile",
+    "load_scorer",
+    "as_scorer",
+    "describe_scorer",
+    "default_scorer",
+]
 
 SCORER_NAMES: tuple[str, ...] = ("tlm", "logprob", "cleanlab")
 DEFAULT_CONCURRENCY = 8
@@ -94,6 +105,34 @@ def _with_concurrency(scorer: Scorer, limit: int, spec: str) -> Scorer:
     return limited
 
 
+def scorer_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`build_scorer` arguments (``kind`` first) that parsed command-line flags ask for;
+    the one reading of the flags for every engine of ``tlm-hooks score`` (and ``calibrate``, whose
+    parser lacks ``--base-url``, ``--calibration`` and the cache flags: they are then not given)."""
+    no_cache = getattr(args, "no_cache", False)
+    return {
+        "kind": args.scorer,
+        "quality_preset": args.quality_preset,
+        "task": args.task,
+        "judge": args.judge,
+        "model": args.model,
+        "api_key": args.api_key,
+        "base_url": getattr(args, "base_url", None),
+        "threads": args.threads,
+        "max_concurrency": args.max_concurrency,
+        "calibration": getattr(args, "calibration", None),
+        "cache": False if no_cache else (getattr(args, "cache", None) or True),
+    }
+
+
+def check_logprobs_flag(args: argparse.Namespace) -> None:
+    """``--scorer logprob`` scores a column of logprobs: refuse it without ``--logprobs-col``."""
+    if args.scorer == "logprob" and not args.logprobs_col:
+        raise DatasetError(
+            "--scorer logprob scores the rows' own token logprobs: name their column with --logprobs-col"
+        )
+
+
 def build_scorer(
     kind: str,
     *,
@@ -105,8 +144,8 @@ def build_scorer(
     base_url: str | None = None,
     threads: int | None = None,
     max_concurrency: int | None = None,
-    calibration: str | None = None,
-    cache: str | bool = True,
+    calibration: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    cache: str | os.PathLike[str] | bool = True,
 ) -> Scorer:
     """The scorer the command line asked for.
 
@@ -117,7 +156,7 @@ def build_scorer(
     litellm model. For ``cleanlab``, ``model`` is Cleanlab's base model and ``base_url`` a
     self-hosted service. ``max_concurrency`` (default 8) is how many rows are scored at once;
     for ``module:attribute`` it defaults to the scorer's own limit. ``calibration`` (``tlm`` only)
-    is the path of a profile from ``tlm-hooks calibrate``, read now. ``cache`` is the engine's score
+    is a profile from ``tlm-hooks calibrate`` (its path, read now, or its dict). ``cache`` is the engine's score
     cache: ``True`` in memory, ``False`` none, a path a file shared by runs (``tlm`` only).
     """
     limit = max_concurrency or DEFAULT_CONCURRENCY
@@ -159,7 +198,8 @@ def build_scorer(
 
         if base_url is not None:
             raise DatasetError("--base-url applies to --scorer cleanlab; for the engine give the URL as --judge")
-        profile = _profile(calibration) if calibration is not None else None  # a bad file fails before the judge loads
+        # a bad profile fails before the judge loads
+        profile = read_profile(calibration) if calibration is not None else None
         backend = judge_backend(judge, model, api_key=api_key, threads=threads)
         return TLMScorer(
             quality_preset or "medium",
@@ -175,14 +215,15 @@ def build_scorer(
     raise DatasetError(f"unknown scorer {kind!r}: allowed {', '.join(SCORER_NAMES)}, or module:function")
 
 
-def _profile(path: str) -> Any:
+def read_profile(profile: str | os.PathLike[str] | Mapping[str, Any]) -> Any:
+    """The :class:`~tlm_hooks.Calibration` for ``--calibration`` (a path or a profile's dict)."""
     try:
         from ..calibration.profile import Calibration
     except ImportError as exc:  # the calibration extra is missing
         raise DatasetError(
             f"--calibration needs the calibration extra: pip install 'tlm-hooks[calibration]' ({exc})"
         ) from None
-    return Calibration.load(path)
+    return Calibration.coerce(profile)
 
 
 def judge_backend(

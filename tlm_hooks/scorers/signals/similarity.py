@@ -7,9 +7,13 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from .commitments import asks_yes_no, chosen_option, leading_yes_no, named_entities, novel_words, offered_options
 from .numbers import committed_number, extract_numbers, same_number
 
-__all__ = ["normalize", "lexical_overlap", "numeric_agreement", "code_similarity", "extract_label", "agreement"]
+__all__ = [
+    "normalize", "lexical_overlap", "numeric_agreement", "option_agreement", "entity_agreement",
+    "answer_agreement", "code_similarity", "extract_label", "agreement",
+]  # fmt: skip
 
 _STOPWORDS = frozenset(
     "a an the is are was were be been of to in on at for and or it its this that as by with "
@@ -35,6 +39,10 @@ def lexical_overlap(a: str, b: str) -> float:
     wa, wb = _words(a), _words(b)
     if not wa or not wb:
         return 1.0 if not wa and not wb else 0.0
+    return _f1(wa, wb)
+
+
+def _f1(wa: Sequence[str], wb: Sequence[str]) -> float:
     common = sum((Counter(wa) & Counter(wb)).values())
     if not common:
         return 0.0
@@ -54,6 +62,52 @@ def numeric_agreement(response: str, alternative: str, question: str = "") -> fl
     if target is None or other is None:
         return None
     return 1.0 if same_number(target, other) else 0.0
+
+
+def option_agreement(response: str, alternative: str, question: str) -> float | None:
+    """When the question offers named choices ("positive or negative", "yes or no"): 1.0 if both
+    answers pick the same one, 0.0 if they differ or only one picks; for a yes/no question that
+    names no choices, compared only when both answers start with yes or no; else ``None``."""
+    options = offered_options(question)
+    if options:
+        mine, theirs = chosen_option(response, options), chosen_option(alternative, options)
+        if mine is None and theirs is None:
+            return None
+        return 1.0 if mine == theirs else 0.0
+    if asks_yes_no(question):
+        mine, theirs = leading_yes_no(response), leading_yes_no(alternative)
+        if mine is not None and theirs is not None:
+            return 1.0 if mine == theirs else 0.0
+    return None
+
+
+def entity_agreement(response: str, alternative: str, question: str) -> float | None:
+    """For a short response: how far the names one answer gives (capitalised words the question
+    lacks, case and accents folded) appear in the other, the better of the two directions;
+    ``None`` when neither answer names anything new."""
+    if len(response.split()) > _SHORT:
+        return None
+    mine, theirs = named_entities(response, question), named_entities(alternative, question)
+    if not mine and not theirs:
+        return None
+    my_words = set(novel_words(response, question, _STOPWORDS)) | mine
+    their_words = set(novel_words(alternative, question, _STOPWORDS)) | theirs
+    found = [len(names & words) / len(names) for names, words in ((mine, their_words), (theirs, my_words)) if names]
+    return max(found)
+
+
+def answer_agreement(response: str, alternative: str, question: str = "") -> float:
+    """Agreement of what two answers commit to: the choice the question offered, else the
+    settled number, else the names given, else the words they add to the question's (word
+    overlap of the whole answers when neither adds any)."""
+    for measure in (option_agreement, numeric_agreement, entity_agreement):
+        found = measure(response, alternative, question)
+        if found is not None:
+            return found
+    mine, theirs = novel_words(response, question, _STOPWORDS), novel_words(alternative, question, _STOPWORDS)
+    if mine and theirs:
+        return _f1(mine, theirs)
+    return lexical_overlap(response, alternative)
 
 
 def code_similarity(a: str, b: str) -> float:
@@ -87,14 +141,13 @@ def extract_label(text: str, labels: Sequence[str]) -> str | None:
 
 
 def agreement(a: str, b: str, method: str, labels: Sequence[str] | None = None, question: str = "") -> float:
-    """Agreement in [0, 1] by ``method``: ``auto`` (numbers, else words), ``lexical``, ``code``, ``label``."""
+    """Agreement in [0, 1] by ``method``: ``auto`` (what the answers commit to, see
+    :func:`answer_agreement`), ``lexical``, ``code``, ``label``."""
     if method == "label" and labels:
         la, lb = extract_label(a, labels), extract_label(b, labels)
         return 1.0 if la is not None and la == lb else 0.0
     if method == "code":
         return code_similarity(a, b)
     if method == "auto":
-        numeric = numeric_agreement(a, b, question)
-        if numeric is not None:
-            return numeric
+        return answer_agreement(a, b, question)
     return lexical_overlap(a, b)

@@ -1,0 +1,128 @@
+"""What a free-text answer commits to: an option the question offered, or the names it gives.
+
+Word overlap between two answers mostly measures how much of the question both restate ("The
+capital of Australia is Sydney" and "... is Canberra" share most of their words). These helpers
+find the part that differs between a right and a wrong answer, with case and accents folded.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+__all__ = [
+    "fold", "last_user_turn", "offered_options", "asks_yes_no", "chosen_option", "leading_yes_no",
+    "named_entities", "novel_words",
+]  # fmt: skip
+
+# words that start sentences or join names: never an entity on their own
+_COMMON = frozenset(
+    "a an the it its this that these those there here yes no not however therefore so thus in on at "
+    "for to of and but or as if when while because although also i we you he she they my our your "
+    "his her their me us them what which who whom where why how is are was were be been do does did "
+    "can could would should will may might must shall answer note sure well okay ok hello hi let "
+    "first second third finally then one some any all each every both either neither".split()
+)
+_JOINERS = frozenset("of de da do del la le du von van der den di y and the".split())
+_AUXILIARY = re.compile(
+    r"^(is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|may|might|must)\b", re.I
+)
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+_NEGATION = re.compile(
+    r"\b(no|not|never|none|isn['’]?t|aren['’]?t|wasn['’]?t|doesn['’]?t|don['’]?t|cannot|can['’]?t)\b"
+)
+_OPTION_LIST = re.compile(r"((?:[^\W\d_][\w-]*\s*,\s*)*[^\W\d_][\w-]*)\s*,?\s+or\s+([^\W\d_][\w-]*)", re.I)
+_ROLE_LINE = re.compile(r"^(system|user|assistant|developer|tool):\s?", re.M)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: ``"São Paulo"`` → ``"sao paulo"``."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def last_user_turn(question: str) -> str:
+    """The last ``user:`` turn of a prompt written as ``role: content`` lines (else all of it)."""
+    starts = [m for m in _ROLE_LINE.finditer(question)]
+    for i in range(len(starts) - 1, -1, -1):
+        if starts[i].group(1) == "user":
+            end = starts[i + 1].start() if i + 1 < len(starts) else len(question)
+            return question[starts[i].end() : end].strip()
+    return question
+
+
+def offered_options(question: str) -> tuple[str, ...]:
+    """The choices the question's last turn offers by name (``"positive or negative"``,
+    ``"A, B or C"``, ``"yes or no"``), folded; ``()`` when it offers none."""
+    found: list[str] = []
+    for match in _OPTION_LIST.finditer(last_user_turn(question)):
+        head = [part.strip() for part in match.group(1).split(",")]
+        # only the word right before "or" belongs to the choice unless commas make a list
+        choices = head if len(head) > 1 else [head[0].split()[-1]]
+        for choice in [*choices, match.group(2)]:
+            folded = fold(choice)
+            if folded and (folded in ("yes", "no") or folded not in _COMMON) and folded not in found:
+                found.append(folded)
+    return tuple(found) if len(found) >= 2 else ()
+
+
+def asks_yes_no(question: str) -> bool:
+    """Whether the last turn has a question starting like a yes/no one ("Is ...?", "Does ...?")."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", last_user_turn(question)) if s.strip()]
+    return any(s.endswith("?") and _AUXILIARY.match(s) for s in sentences)
+
+
+def chosen_option(answer: str, options: Sequence[str]) -> str | None:
+    """The option ``answer`` commits to: the one it names first (whole words, folded). With the
+    options yes/no, an answer naming neither counts as "no" when it negates, else "yes"."""
+    text = fold(answer)
+    best: tuple[int, str] | None = None
+    for option in options:
+        match = re.search(rf"(?<![^\W_]){re.escape(option)}(?![^\W_])", text)
+        if match and (best is None or match.start() < best[0]):
+            best = (match.start(), option)
+    if best is not None:
+        return best[1]
+    if set(options) == {"yes", "no"} and text.strip():
+        return "no" if _NEGATION.search(text) else "yes"
+    return None
+
+
+def leading_yes_no(answer: str) -> str | None:
+    """``"yes"``/``"no"`` when the answer starts with that word, else ``None``."""
+    first = _WORD.search(answer)
+    word = fold(first.group(0)) if first else ""
+    return word if word in ("yes", "no") else None
+
+
+def named_entities(answer: str, question: str) -> frozenset[str]:
+    """The folded words of the names ``answer`` gives that the question does not: runs of
+    capitalised words (joined by "of", "de", ...), minus common words and the question's words."""
+    asked = {fold(w) for w in _WORD.findall(question)}
+    words: set[str] = set()
+    run: list[str] = []
+
+    def close() -> None:
+        while run and fold(run[-1]) in _JOINERS:
+            run.pop()
+        for word in run:
+            folded = fold(word)
+            if folded not in _COMMON and folded not in asked and folded not in _JOINERS:
+                words.add(folded)
+        run.clear()
+
+    for match in _WORD.finditer(answer):
+        word = match.group(0)
+        if word[0].isupper() or (word[0].isdigit() is False and run and fold(word) in _JOINERS):
+            run.append(word)
+        else:
+            close()
+    close()
+    return frozenset(words)
+
+
+def novel_words(answer: str, question: str, stopwords: frozenset[str]) -> list[str]:
+    """The answer's folded content words that the question does not contain."""
+    asked = {fold(w) for w in _WORD.findall(question)}
+    return [w for w in (fold(x) for x in _WORD.findall(answer)) if w not in asked and w not in stopwords]
