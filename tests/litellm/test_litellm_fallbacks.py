@@ -171,3 +171,22 @@ async def test_escalate_refuses_a_client_litellm_cannot_call(
     assert received == "Maybe 5."
     assert len(fake.requests) == 1
     assert "fallbacks" not in final.tlm_metadata
+
+
+@ASYNC
+async def test_a_router_call_escalates_to_the_litellm_module(
+    fake: Any, provider: Any, router: Any, is_async: bool
+) -> None:
+    """From a Router to the module, itself hooked: the overrides say where the stronger model is, and
+    the escalated call is neither hooked nor scored a second time (one more request, one score)."""
+    strong = {"model": "openai/big", "api_base": fake.url, "api_key": "test-key"}
+    module_scores: list[str] = []  # the module's own hook: it must not see the escalated call
+    tlm_hooks.patch(litellm, scorer=lambda request: module_scores.append(request.response) or 0.5)
+    _hook("router", router, fallbacks.Escalate(client=litellm, **strong))
+    fake.push(Reply(text="Maybe 5.", logprob=LOW), Reply(text="Exactly 4.", logprob=GOOD))
+    received, final = await _ask("router", is_async, provider, router, stream=False)
+    assert received == "Exactly 4."
+    assert [seen.body["model"] for seen in fake.requests] == ["m", "big"]
+    assert final.tlm_metadata["trustworthiness_score"] == pytest.approx(prob(GOOD))
+    assert final.tlm_metadata["fallbacks"] == ["escalate"]
+    assert module_scores == []
