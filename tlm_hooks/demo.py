@@ -167,17 +167,22 @@ def _ask_all(
     for i, item in enumerate(questions, 1):
         progress.show(f"{label}: question {i}/{len(questions)}: {_clip(item.question, 50)}")
         answer, metadata = ask([{"role": "system", "content": SYSTEM}, {"role": "user", "content": item.question}])
+        replaced = "replace_response" in ((metadata or {}).get("fallbacks") or [])
         right = item.is_right(answer)
         trusted = _trusted(metadata, threshold)
         if tally is not None and metadata and metadata.get("trustworthiness_score") is not None:
             tally.add(right, trusted)
         why = "" if trusted else lowest_signal(metadata)
         rows.append(
-            (_clip(item.question, 42), _clip(answer, 56), "yes" if right else "no", _score_text(metadata),
+            (_clip(item.question, 42), _clip(answer, 56), "-" if replaced else "yes" if right else "no", _score_text(metadata),
              _action(metadata, threshold), why)
         )  # fmt: skip
     progress.done()
     return rows
+
+
+def _since(started: float) -> str:
+    return f"{time.perf_counter() - started:.0f} s"
 
 
 def load_profile() -> Any:
@@ -194,9 +199,9 @@ def run(
     questions: Sequence[DemoQuestion] = QUESTIONS,
     *,
     threshold: float | None = None,
-    precision: float = 0.8,
-    max_tokens: int = 48,
-    follow_up: int = 3,
+    precision: float = 0.7,
+    max_tokens: int = 32,
+    follow_up: int = 2,
     out: TextIO = sys.stdout,
 ) -> dict[str, Any]:
     """Run the three workflows; returns the printed tables' rows by workflow name and, under
@@ -228,7 +233,7 @@ def run(
     progress.done()
     print(
         f"Embedded model loaded in {time.perf_counter() - started:.1f} s. Scores: the open engine (medium), "
-        f"calibrated by {PROFILE} ({profile.n} labelled answers); threshold {threshold:.2f}, {origin}.",
+        f"calibrated by {PROFILE} ({profile.data.get('n', '?')} labelled answers); threshold {threshold:.2f}, {origin}.",
         file=out,
     )
     options = {"log": ["per_component_score"]}
@@ -254,7 +259,11 @@ def run(
             return response.choices[0].message.content or "", score_completion(response, scorer=scorer, **kwargs)
 
         tables["score"] = _ask_all(questions, ask_then_score, threshold, progress, "Workflow 1", tally)
-        print_table("Workflow 1 - score answers you already have (tlm_hooks.score_completion)", tables["score"], out)
+        print_table(
+            f"Workflow 1 - score answers you already have (tlm_hooks.score_completion), {_since(run_started)}",
+            tables["score"],
+            out,
+        )
         print(
             f"Wrong answers caught: {tally.caught} of {tally.wrong}; right answers kept: {tally.kept} of {tally.right}.",
             file=out,
@@ -273,8 +282,11 @@ def run(
             return ask
 
         few = questions[:follow_up]
+        started = time.perf_counter()
         tables["patch"] = _ask_all(few, asker(client), threshold, progress, "Workflow 2", None)
-        print_table("Workflow 2 - patched client (tlm_hooks.patch + AppendWarning)", tables["patch"], out)
+        print_table(
+            f"Workflow 2 - patched client (tlm_hooks.patch + AppendWarning), {_since(started)}", tables["patch"], out
+        )
         unpatch(client)
 
         # Workflow 3: the client talks to the TLM-compatible server; options go in extra_body.
@@ -291,9 +303,11 @@ def run(
                 ],
             ),
         )
+        started = time.perf_counter()
         tables["route"] = _ask_all(few, asker(routed), threshold, progress, "Workflow 3", None)
         print_table(
-            "Workflow 3 - client pointed at the TLM server (tlm_hooks.route: Regenerate, then ReplaceResponse)",
+            "Workflow 3 - client pointed at the TLM server (tlm_hooks.route: Regenerate, then ReplaceResponse), "
+            + _since(started),
             tables["route"],
             out,
         )
@@ -323,10 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="trust threshold in [0, 1] on calibrated scores (default: the shipped profile's choice for --precision)",
     )  # fmt: skip
     parser.add_argument(
-        "-p", "--precision", type=float, default=0.8,
-        help="share of trusted answers that should be right; picks the threshold (default 0.8)",
+        "-p", "--precision", type=float, default=0.7,
+        help="share of trusted answers that should be right; picks the threshold (default 0.7)",
     )  # fmt: skip
-    parser.add_argument("-n", "--max-tokens", type=int, default=48, help="answer length limit (default 48)")
+    parser.add_argument("-n", "--max-tokens", type=int, default=32, help="answer length limit (default 32)")
     args = parser.parse_args(argv)
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         parser.error(f"--threshold must be between 0 and 1, got {args.threshold}")
