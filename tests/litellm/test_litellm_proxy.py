@@ -1,0 +1,271 @@
+"""`TLMCallback` on the real litellm proxy (`litellm --config ...`), driven by the `openai` client.
+
+The proxy runs as its own process with a config whose model points at the loopback fake and whose
+``litellm_settings.callbacks`` name a module (written to tmp) holding ``TLMCallback`` with a
+FunctionScorer and, after it, a logger; both append what they see to a JSONL file this test reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fake_openai import Reply
+
+import tlm_hooks
+
+STARTUP_TIMEOUT = 180.0  # the proxy imports for ~25 s on a busy 2-core machine
+EVENT_TIMEOUT = 30.0
+MASTER_KEY = "sk-tlm-proxy-test"
+
+
+def _missing_proxy_deps() -> list[str]:
+    """What ``litellm.proxy.proxy_server`` and its uvicorn loop need that is not importable
+    (checked without importing the proxy, which takes many seconds)."""
+    needed = ["litellm.proxy.proxy_server", "fastapi", "uvicorn", "backoff", "apscheduler", "uvloop", "fastapi_sso"]
+    needed += ["expression", "redis", "yaml"]
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    try:
+        import semver
+
+        if not hasattr(semver, "Version"):  # the proxy needs semver 3; cleanlab-tlm pins semver<3
+            missing.append(f"semver>=3 (found {getattr(semver, '__version__', '?')})")
+    except ImportError:
+        missing.append("semver>=3")
+    return missing
+
+
+_MISSING = _missing_proxy_deps()
+_LITELLM_CLI = Path(sys.executable).with_name("litellm")
+pytestmark = [
+    pytest.mark.skipif(
+        bool(_MISSING), reason=f"litellm[proxy] is not usable here; missing: {', '.join(_MISSING)}"
+    ),
+    pytest.mark.skipif(not _LITELLM_CLI.exists(), reason=f"no litellm CLI next to {sys.executable}"),
+]
+
+CALLBACKS_MODULE = '''
+"""Callbacks for the proxy under test: TLMCallback, then a logger that records what reaches it."""
+import json
+import os
+import threading
+
+from litellm.integrations.custom_logger import CustomLogger
+
+from tlm_hooks import FunctionScorer
+from tlm_hooks.integrations.litellm import TLMCallback
+
+LOG = os.environ["TLM_PROXY_TEST_LOG"]
+_lock = threading.Lock()
+
+
+def _write(event, **data):
+    with _lock, open(LOG, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"event": event, **data}, default=str) + "\\n")
+
+
+def _score(request):
+    score = round(1 / (1 + len(request.response)), 6)  # differs per answer: ties a score to its call
+    _write("scored", messages=list(request.messages or ()), response=request.response, score=score)
+    return score
+
+
+tlm = TLMCallback(FunctionScorer(_score))
+
+
+class Recorder(CustomLogger):
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        payload = kwargs.get("standard_logging_object") or {}
+        hidden = getattr(response_obj, "_hidden_params", None) or {}
+        _write(
+            "success",
+            call_id=kwargs.get("litellm_call_id"),
+            messages=kwargs.get("messages"),
+            payload_metadata=(payload.get("metadata") or {}).get("tlm_metadata"),
+            hidden=hidden.get("tlm_metadata"),
+        )
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        _write("failure", messages=kwargs.get("messages"), error=str(kwargs.get("exception"))[:300])
+
+
+recorder = Recorder()
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(upstream: str) -> str:
+    return textwrap.dedent(
+        f"""\
+        model_list:
+          - model_name: fake-gpt
+            litellm_params:
+              model: openai/m
+              api_base: {upstream}
+              api_key: upstream-key
+        litellm_settings:
+          callbacks: ["tlm_proxy_callbacks.tlm", "tlm_proxy_callbacks.recorder"]
+          num_retries: 0
+        router_settings:
+          num_retries: 0
+        general_settings:
+          master_key: {MASTER_KEY}
+        """
+    )
+
+
+class Proxy:
+    def __init__(self, url: str, log: Path, process: subprocess.Popen[bytes], output: Path) -> None:
+        self.url, self.log, self.process, self.output = url, log, process, output
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line]
+
+    def wait_for(self, what: str, found: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + EVENT_TIMEOUT
+        while time.monotonic() < deadline:
+            events = self.events()
+            if found(events):
+                time.sleep(0.5)  # a second scoring of the same call, if there were one, would show by now
+                return self.events()
+            assert self.process.poll() is None, f"the proxy exited:\n{self.tail()}"
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; events: {self.events()}\n{self.tail()}")
+
+    def tail(self) -> str:
+        return self.output.read_text(errors="replace")[-3000:] if self.output.exists() else "(no output)"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def proxy(fake_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    root = tmp_path_factory.mktemp("litellm-proxy")
+    (root / "tlm_proxy_callbacks.py").write_text(CALLBACKS_MODULE, encoding="utf-8")
+    (root / "config.yaml").write_text(_config(fake_server.url), encoding="utf-8")
+    repo = Path(tlm_hooks.__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in (str(root), str(repo), env.get("PYTHONPATH", "")) if p),
+        TLM_PROXY_TEST_LOG=str(root / "events.jsonl"),
+        LITELLM_LOCAL_MODEL_COST_MAP="True",  # its bundled cost map: no fetch at startup
+        LITELLM_TELEMETRY="False",
+        # anything the proxy tries to reach besides loopback fails at once instead of hanging
+        HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+    )  # fmt: skip
+    port = _free_port()
+    output = root / "proxy.log"
+    args = [str(_LITELLM_CLI), "--config", str(root / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)]
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    server = Proxy(url, root / "events.jsonl", process, output)
+    try:
+        started = time.monotonic()
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the litellm proxy exited during startup (code {process.returncode}):\n{server.tail()}")
+            if time.monotonic() - started > STARTUP_TIMEOUT:
+                pytest.fail(f"the litellm proxy was not ready in {STARTUP_TIMEOUT:g}s:\n{server.tail()}")
+            try:
+                if httpx.get(f"{url}/health/liveliness", timeout=2.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield server
+    finally:
+        _stop(process)
+
+
+@pytest.fixture
+def client(proxy: Proxy) -> Any:
+    from openai import OpenAI
+
+    return OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0, timeout=60.0)
+
+
+def _of(prompt: str, event: str) -> Callable[[dict[str, Any]], bool]:
+    def match(e: dict[str, Any]) -> bool:
+        return e["event"] == event and any(m.get("content") == prompt for m in (e.get("messages") or []))
+
+    return match
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_each_proxied_call_is_scored_once_and_loggers_after_it_get_the_score(
+    proxy: Proxy, client: Any, fake: Any, stream: bool
+) -> None:
+    prompt = f"What is 2+2? ({uuid.uuid4().hex[:8]})"
+    answer = "Four, streamed." if stream else "Four."
+    fake.push(Reply(text=answer))
+    messages = [{"role": "user", "content": prompt}]
+    if stream:
+        raw = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=messages, stream=True)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
+    else:
+        raw = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=messages)
+        text = raw.parse().choices[0].message.content
+    assert text == answer  # the answer passes through unchanged
+    assert [s.body["messages"] for s in fake.requests] == [messages]  # and so does the prompt, upstream
+
+    events = proxy.wait_for(f"the logger's event for {prompt!r}", lambda es: any(map(_of(prompt, "success"), es)))
+    scored = [e for e in events if _of(prompt, "scored")(e)]
+    assert len(scored) == 1, scored
+    assert scored[0]["messages"] == messages
+    assert scored[0]["response"] == answer
+    logged = [e for e in events if _of(prompt, "success")(e)]
+    assert len(logged) == 1, logged
+    # the logger after TLMCallback sees this call's score in the payload and the hidden params
+    assert logged[0]["call_id"] == raw.headers["x-litellm-call-id"]
+    assert logged[0]["payload_metadata"]["trustworthiness_score"] == scored[0]["score"]
+    assert logged[0]["hidden"]["trustworthiness_score"] == scored[0]["score"]
+
+
+def test_a_failed_upstream_call_is_not_scored_and_the_client_gets_the_proxy_error(
+    proxy: Proxy, client: Any, fake: Any
+) -> None:
+    from openai import InternalServerError
+
+    prompt = f"Fail please ({uuid.uuid4().hex[:8]})"
+    fake.push(Reply(status=500))
+    with pytest.raises(InternalServerError) as raised:
+        client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": prompt}])
+    assert raised.value.status_code == 500
+    assert "scripted failure" in str(raised.value)  # the upstream's error, relayed by the proxy
+
+    events = proxy.wait_for(f"the failure event for {prompt!r}", lambda es: any(map(_of(prompt, "failure"), es)))
+    assert not [e for e in events if _of(prompt, "scored")(e) or _of(prompt, "success")(e)]
