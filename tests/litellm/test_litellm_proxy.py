@@ -41,8 +41,8 @@ def _missing_proxy_deps() -> list[str]:
     try:
         import semver
 
-        if not hasattr(semver, "Version"):  # the proxy needs semver 3; cleanlab-tlm pins semver<3
-            missing.append(f"semver>=3 (found {getattr(semver, '__version__', '?')})")
+        if not hasattr(semver, "Version"):  # the proxy needs semver 3, cleanlab-tlm semver<3
+            missing.append(f"semver>=3 (found {getattr(semver, '__version__', '?')}, which cleanlab-tlm pins)")
     except ImportError:
         missing.append("semver>=3")
     return missing
@@ -51,9 +51,7 @@ def _missing_proxy_deps() -> list[str]:
 _MISSING = _missing_proxy_deps()
 _LITELLM_CLI = Path(sys.executable).with_name("litellm")
 pytestmark = [
-    pytest.mark.skipif(
-        bool(_MISSING), reason=f"litellm[proxy] is not usable here; missing: {', '.join(_MISSING)}"
-    ),
+    pytest.mark.skipif(bool(_MISSING), reason=f"litellm[proxy] is not usable here; missing: {', '.join(_MISSING)}"),
     pytest.mark.skipif(not _LITELLM_CLI.exists(), reason=f"no litellm CLI next to {sys.executable}"),
 ]
 
