@@ -7,6 +7,8 @@ FunctionScorer and, after it, a logger; both append what they see to a JSONL fil
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -32,19 +34,39 @@ EVENT_TIMEOUT = 30.0
 MASTER_KEY = "sk-tlm-proxy-test"
 
 
-def _missing_proxy_deps() -> list[str]:
-    """What ``litellm.proxy.proxy_server`` and its uvicorn loop need that is not importable
-    (checked without importing the proxy, which takes many seconds)."""
-    needed = ["litellm.proxy.proxy_server", "fastapi", "uvicorn", "backoff", "apscheduler", "uvloop", "fastapi_sso"]
-    needed += ["expression", "redis", "yaml"]
-    missing = [name for name in needed if importlib.util.find_spec(name) is None]
-    try:
-        import semver
+# The proxy's own dependencies, installed apart (``pip install --target``, see the Makefile) and put
+# first on the proxy process's path only: litellm[proxy] needs semver>=3, and cleanlab-tlm, in the
+# same venv, pins semver<3.
+PROXY_DEPS = Path(
+    os.environ.get("TLM_LITELLM_PROXY_DEPS") or Path(__file__).resolve().parents[2] / ".venv-litellm-proxy"
+)
+_NEEDED = (
+    "litellm.proxy.proxy_server",
+    "fastapi",
+    "uvicorn",
+    "yaml",
+    "backoff",
+    "apscheduler",
+    "uvloop",
+    "fastapi_sso",
+)
+_NEEDED += ("expression", "redis", "semver")
 
-        if not hasattr(semver, "Version"):  # the proxy needs semver 3, cleanlab-tlm semver<3
-            missing.append(f"semver>=3 (found {getattr(semver, '__version__', '?')}, which cleanlab-tlm pins)")
-    except ImportError:
-        missing.append("semver>=3")
+
+def _missing_proxy_deps() -> list[str]:
+    """What ``litellm.proxy.proxy_server`` and its uvicorn loop need that the proxy process could
+    not import (checked without importing the proxy, which takes many seconds)."""
+    extra = [str(PROXY_DEPS)] if PROXY_DEPS.is_dir() else []
+    missing = []
+    for name in _NEEDED:
+        if extra and importlib.machinery.PathFinder.find_spec(name.split(".")[0], extra) is not None:
+            continue
+        if importlib.util.find_spec(name) is None:
+            missing.append(name)
+    if "semver" not in missing:
+        found = [d.version for d in importlib.metadata.distributions(name="semver", path=extra + sys.path)]
+        if not found or int(found[0].split(".")[0]) < 3:  # the first one on the path is the one imported
+            missing.append(f"semver>=3 (found {found[0] if found else '?'}, which cleanlab-tlm pins)")
     return missing
 
 
@@ -172,7 +194,9 @@ def proxy(fake_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     repo = Path(tlm_hooks.__file__).resolve().parents[1]
     env = dict(os.environ)
     env.update(
-        PYTHONPATH=os.pathsep.join(p for p in (str(root), str(repo), env.get("PYTHONPATH", "")) if p),
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(root), str(PROXY_DEPS), str(repo), env.get("PYTHONPATH", "")) if p
+        ),
         TLM_PROXY_TEST_LOG=str(root / "events.jsonl"),
         LITELLM_LOCAL_MODEL_COST_MAP="True",  # its bundled cost map: no fetch at startup
         LITELLM_TELEMETRY="False",
