@@ -99,7 +99,8 @@ def _write(event, **data):
 
 def _score(request):
     score = round(1 / (1 + len(request.response)), 6)  # differs per answer: ties a score to its call
-    _write("scored", messages=list(request.messages or ()), response=request.response, score=score)
+    logprobs = [t.logprob for t in request.response_logprobs or ()]
+    _write("scored", messages=list(request.messages or ()), response=request.response, score=score, logprobs=logprobs)
     return score
 
 
@@ -259,8 +260,9 @@ def test_each_proxied_call_is_scored_once_and_loggers_after_it_get_the_score(
         raw = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=messages, stream=True)
         text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
     else:
-        raw = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=messages)
+        raw = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=messages, logprobs=True)
         text = raw.parse().choices[0].message.content
+        assert fake.requests[0].body["logprobs"] is True  # the proxy passes the ask for logprobs on
     assert text == answer  # the answer passes through unchanged
     assert [s.body["messages"] for s in fake.requests] == [messages]  # and so does the prompt, upstream
 
@@ -269,6 +271,8 @@ def test_each_proxied_call_is_scored_once_and_loggers_after_it_get_the_score(
     assert len(scored) == 1, scored
     assert scored[0]["messages"] == messages
     assert scored[0]["response"] == answer
+    if not stream:  # the scorer gets the answer's token logprobs (what LogprobScorer needs)
+        assert scored[0]["logprobs"] == [Reply().logprob]
     logged = [e for e in events if _of(prompt, "success")(e)]
     assert len(logged) == 1, logged
     # the logger after TLMCallback sees this call's score in the payload and the hidden params
