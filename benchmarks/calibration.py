@@ -160,8 +160,13 @@ def cross(recs: dict[str, list[dict[str, Any]]], folds: int, repeats: int) -> di
                 for b in recs:
                     scores[(a, b)].extend(profile.apply(rows[b][i]) for i in test)
     return {
-        key: {"log_loss": log_loss(v, truth), "brier": brier(v, truth), "ece": ece(v, truth), "auroc": auroc(v, truth),
-              "n": len(ids)}  # fmt: skip
+        key: {
+            "log_loss": log_loss(v, truth),
+            "brier": brier(v, truth),
+            "ece": ece(v, truth),
+            "auroc": auroc(v, truth),
+            "n": len(ids),
+        }  # fmt: skip
         for key, v in scores.items()
     }
 
