@@ -122,7 +122,12 @@ def evaluate(recs: list[dict[str, Any]], folds: int, repeats: int) -> dict[str, 
         return {"auroc": auroc(scores, labels), "ece": ece(scores, labels), "brier": brier(scores, labels),
                 "log_loss": log_loss(scores, labels)}  # fmt: skip
 
+    # ECE is positive even for a perfectly calibrated score on a finite set: the ECE of labels drawn
+    # from the calibrated scores themselves is the floor to compare with
+    draw = random.Random(7)
+    floor = mean([ece(pooled, [float(draw.random() < p) for p in pooled]) for _ in range(200)])
     return {"n": len(rows), "accuracy": sum(labels) / len(labels), "before": quality(raw), "after": quality(pooled),
+            "ece_floor": floor,
             "maps": maps, "weights": weights, "checks": checks, "unreachable": unreachable,
             "outer_folds": folds * repeats}  # fmt: skip
 
@@ -155,8 +160,13 @@ def cross(recs: dict[str, list[dict[str, Any]]], folds: int, repeats: int) -> di
                 for b in recs:
                     scores[(a, b)].extend(profile.apply(rows[b][i]) for i in test)
     return {
-        key: {"log_loss": log_loss(v, truth), "brier": brier(v, truth), "ece": ece(v, truth), "auroc": auroc(v, truth),
-              "n": len(ids)}  # fmt: skip
+        key: {
+            "log_loss": log_loss(v, truth),
+            "brier": brier(v, truth),
+            "ece": ece(v, truth),
+            "auroc": auroc(v, truth),
+            "n": len(ids),
+        }  # fmt: skip
         for key, v in scores.items()
     }
 
@@ -185,6 +195,8 @@ def print_report(preset: str, result: dict[str, Any]) -> None:
         q = result[name]
         label = "engine score (raw)" if name == "before" else "calibrated (profile fitted without the answer)"
         print(f"| {label} | {q['auroc']:.3f} | {q['ece']:.3f} | {q['brier']:.3f} | {q['log_loss']:.3f} |")
+    print(f"\nECE of a perfectly calibrated score on {result['n']} answers (labels drawn from the calibrated "
+          f"scores, mean of 200 draws): {result['ece_floor']:.3f}")  # fmt: skip
     kinds = {k: result["maps"].count(k) for k in sorted(set(result["maps"]))}
     print(f"\nmaps chosen (first repeat): {kinds}")
     for w in result["weights"]:

@@ -38,11 +38,11 @@ def test_demo_catches_low_trust_at_a_strict_threshold() -> None:
 def test_demo_threshold_comes_from_the_shipped_profile(caplog: pytest.LogCaptureFixture) -> None:
     from tlm_hooks.demo import QUESTIONS, load_profile, run
 
-    expected = float(load_profile().threshold_for(precision=0.8))
+    expected = float(load_profile().threshold_for(precision=0.7))
     out = io.StringIO()
     with caplog.at_level("WARNING", logger="tlm_hooks"):
         tables = run(QUESTIONS[:2], max_tokens=24, follow_up=1, out=out)
-    assert f"threshold {expected:.2f}, the profile's choice for precision 0.8" in out.getvalue()
+    assert f"threshold {expected:.2f}, the profile's choice for precision 0.7" in out.getvalue()
     for row in tables["score"]:
         assert (row[4] == "trusted") == (float(row[3]) >= expected), row
     # the profile is valid for the judge the demo uses: no "fitted for another judge" warning
