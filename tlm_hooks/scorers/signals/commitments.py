@@ -16,7 +16,7 @@ __all__ = [
     "named_entities", "novel_words",
 ]  # fmt: skip
 
-# words that start sentences or join names: never an entity on their own
+# words that start sentences: never a name on their own
 _COMMON = frozenset(
     "a an the it its this that these those there here yes no not however therefore so thus in on at "
     "for to of and but or as if when while because although also i we you he she they my our your "
@@ -24,7 +24,7 @@ _COMMON = frozenset(
     "can could would should will may might must shall answer note sure well okay ok hello hi let "
     "first second third finally then one some any all each every both either neither".split()
 )
-_JOINERS = frozenset("of de da do del la le du von van der den di y and the".split())
+_PARTICLES = frozenset("of de da do del la le du von van der den di y and the".split())
 _AUXILIARY = re.compile(
     r"^(is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|may|might|must)\b", re.I
 )
@@ -44,7 +44,7 @@ def fold(text: str) -> str:
 
 def last_user_turn(question: str) -> str:
     """The last ``user:`` turn of a prompt written as ``role: content`` lines (else all of it)."""
-    starts = [m for m in _ROLE_LINE.finditer(question)]
+    starts = list(_ROLE_LINE.finditer(question))
     for i in range(len(starts) - 1, -1, -1):
         if starts[i].group(1) == "user":
             end = starts[i + 1].start() if i + 1 < len(starts) else len(question)
@@ -97,29 +97,11 @@ def leading_yes_no(answer: str) -> str | None:
 
 
 def named_entities(answer: str, question: str) -> frozenset[str]:
-    """The folded words of the names ``answer`` gives that the question does not: runs of
-    capitalised words (joined by "of", "de", ...), minus common words and the question's words."""
+    """The folded words of the names ``answer`` gives that the question does not: its capitalised
+    words, minus common words, name particles ("de", "of", "van", ...) and the question's words."""
     asked = {fold(w) for w in _WORD.findall(question)}
-    words: set[str] = set()
-    run: list[str] = []
-
-    def close() -> None:
-        while run and fold(run[-1]) in _JOINERS:
-            run.pop()
-        for word in run:
-            folded = fold(word)
-            if folded not in _COMMON and folded not in asked and folded not in _JOINERS:
-                words.add(folded)
-        run.clear()
-
-    for match in _WORD.finditer(answer):
-        word = match.group(0)
-        if word[0].isupper() or (word[0].isdigit() is False and run and fold(word) in _JOINERS):
-            run.append(word)
-        else:
-            close()
-    close()
-    return frozenset(words)
+    capitalised = (fold(w) for w in _WORD.findall(answer) if w[0].isupper())
+    return frozenset(w for w in capitalised if w not in _COMMON and w not in _PARTICLES and w not in asked)
 
 
 def novel_words(answer: str, question: str, stopwords: frozenset[str]) -> list[str]:
