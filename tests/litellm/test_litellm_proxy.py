@@ -104,7 +104,7 @@ def _score(request):
     return score
 
 
-tlm = TLMCallback(FunctionScorer(_score))
+tlm = TLMCallback(FunctionScorer(_score), wait=True)
 
 
 class Recorder(CustomLogger):
@@ -279,6 +279,12 @@ def test_each_proxied_call_is_scored_once_and_loggers_after_it_get_the_score(
     assert logged[0]["call_id"] == raw.headers["x-litellm-call-id"]
     assert logged[0]["payload_metadata"]["trustworthiness_score"] == scored[0]["score"]
     assert logged[0]["hidden"]["trustworthiness_score"] == scored[0]["score"]
+    # wait=True: a plain call's score reaches the proxy's client as a header; streams have no hook for it
+    header = raw.headers.get("x-tlm-trustworthiness-score")
+    if stream:
+        assert header is None
+    else:
+        assert header is not None and float(header) == pytest.approx(scored[0]["score"], rel=1e-5)
 
 
 def test_a_failed_upstream_call_is_not_scored_and_the_client_gets_the_proxy_error(

@@ -29,11 +29,14 @@ from ...policy import check_score_timeout
 from ...scorers.base import Scorer
 from ...types import TrustResult
 
-__all__ = ["TLMCallback", "PAYLOAD_KEY"]
+__all__ = ["TLMCallback", "PAYLOAD_KEY", "SCORE_HEADER"]
 
 logger = logging.getLogger("tlm_hooks")
 
 PAYLOAD_KEY = "tlm_metadata"
+# with wait=True the score also goes in the response's additional headers, which the litellm proxy
+# sends to its clients as HTTP headers
+SCORE_HEADER = "x-tlm-trustworthiness-score"
 """The key of the score in the standard logging payload's ``metadata`` (and in ``_hidden_params``)."""
 _CALL_TYPES = frozenset({"completion", "acompletion"})
 _REMEMBERED = 4096  # call ids kept (judge calls to skip, calls already scored)
@@ -47,7 +50,9 @@ class TLMCallback(CustomLogger):  # type: ignore[misc]
     app to ask for ``logprobs=True`` (a callback cannot add it); otherwise each score says
     the logprobs were missing, or pass ``TLMScorer(...)``. ``wait=False`` (default) never
     delays a call; ``wait=True`` scores async non-streamed calls before they return (litellm
-    has no such hook for sync calls or streams: those are scored in the background).
+    has no such hook for sync calls or streams: those are scored in the background), and puts
+    the score in the response's ``_hidden_params["additional_headers"]`` as
+    ``x-tlm-trustworthiness-score``, which the litellm proxy sends to its clients.
     ``score_timeout`` bounds one score (seconds, ``None``: no limit).
     Calls litellm makes while tlm-hooks scores (a judge through litellm) are not scored.
     """
@@ -173,4 +178,26 @@ class TLMCallback(CustomLogger):  # type: ignore[misc]
         if self.wait and self._should_score(request_data, response, call_type):
             result = await self._ascore(request_data, response)
             self._record(request_data, response, result)
+            _add_score_header(response, result.trustworthiness_score)
         return None  # the response itself is returned, with its score attached
+
+    async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any, response: Any) -> Any:
+        """The litellm proxy, ``wait=True``: put the call's score in the headers the proxy sends
+        (the Router may have replaced the additional headers since the deployment hook)."""
+        if self.wait:
+            done = self._done(data, response)
+            if done is not None:
+                _add_score_header(response, done.get("trustworthiness_score"))
+        return None
+
+
+def _add_score_header(response: Any, score: float | None) -> None:
+    """The score as a header the litellm proxy forwards (nothing for a failed score: its reason
+    is in ``tlm_metadata``)."""
+    hidden = getattr(response, "_hidden_params", None)
+    if score is None or not isinstance(hidden, dict):
+        return
+    headers = hidden.get("additional_headers")
+    if not isinstance(headers, dict):
+        headers = hidden["additional_headers"] = {}
+    headers[SCORE_HEADER] = f"{score:.6g}"
