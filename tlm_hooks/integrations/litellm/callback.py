@@ -34,10 +34,10 @@ __all__ = ["TLMCallback", "PAYLOAD_KEY", "SCORE_HEADER"]
 logger = logging.getLogger("tlm_hooks")
 
 PAYLOAD_KEY = "tlm_metadata"
-# with wait=True the score also goes in the response's additional headers, which the litellm proxy
-# sends to its clients as HTTP headers
-SCORE_HEADER = "x-tlm-trustworthiness-score"
 """The key of the score in the standard logging payload's ``metadata`` (and in ``_hidden_params``)."""
+SCORE_HEADER = "x-tlm-trustworthiness-score"
+"""With ``wait=True``: the score in ``_hidden_params["additional_headers"]``, which the litellm
+proxy sends to its clients as an HTTP header."""
 _CALL_TYPES = frozenset({"completion", "acompletion"})
 _REMEMBERED = 4096  # call ids kept (judge calls to skip, calls already scored)
 
@@ -182,8 +182,9 @@ class TLMCallback(CustomLogger):  # type: ignore[misc]
         return None  # the response itself is returned, with its score attached
 
     async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any, response: Any) -> Any:
-        """The litellm proxy, ``wait=True``: put the call's score in the headers the proxy sends
-        (the Router may have replaced the additional headers since the deployment hook)."""
+        """The litellm proxy, ``wait=True``: put the call's score in the headers the proxy sends.
+        The header set by the deployment hook does not reach the proxy's reply (tested), so it is
+        set again here, on the response the proxy builds its headers from."""
         if self.wait:
             done = self._done(data, response)
             if done is not None:
