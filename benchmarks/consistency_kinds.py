@@ -10,12 +10,12 @@ Step 2 (default): for each kind and subkind of question, the AUROC (right vs wro
 - ``word overlap``: token F1 between the answer and each sample (the naive baseline);
 - ``consistency (numbers, else words)``: the comparison before the answer-level one;
 - ``consistency (committed answer)``: what the engine compares now (``similarity.agreement``
-  with ``auto``: the settled number, the option the question offered, the named entity, else
-  word overlap);
+  with ``auto``: the choice the question offered, else the settled number, else the names
+  given, else the words added to the question);
 - ``medium`` (token probability + reflection + consistency with the engine's weights), with the
   old and the new consistency.
 
-    .venv/bin/python benchmarks/consistency_kinds.py --sample     # ~15 min on 2 quiet cores
+    .venv/bin/python benchmarks/consistency_kinds.py --sample     # ~40 min on 2 cores (1 llama.cpp thread)
     .venv/bin/python benchmarks/consistency_kinds.py              # the table (no model)
 """
 
