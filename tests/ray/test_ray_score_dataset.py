@@ -26,6 +26,19 @@ def _dataset(items: list[dict], blocks: int = 8) -> ray.data.Dataset:
     return ray.data.from_pandas(pd.DataFrame(items), override_num_blocks=blocks)
 
 
+@pytest.fixture
+def both_actors_started_first():
+    """Ray Data starts a pool's actors asynchronously: with fast rows the first actor up can score
+    every block before the second is ready (seen on a loaded CI machine). Make the run wait for
+    the whole pool, so the split of work between actors is what the test checks."""
+    context = ray.data.DataContext.get_current()
+    before = context.wait_for_min_actors_s
+    context.wait_for_min_actors_s = 300
+    yield
+    context.wait_for_min_actors_s = before
+
+
+@pytest.mark.usefixtures("both_actors_started_first")
 def test_thousands_of_rows_each_scored_once_by_the_actor_pool() -> None:
     items = rows(3000)
     items[10]["response"] = "answer FAIL"  # the scorer raises: a row with an error, not a failed job
