@@ -42,11 +42,45 @@ TARGETS = (0.8, 0.9)
 JUDGE = "local:smollm2-135m-instruct"  # what the engine reports for the embedded judge
 
 
+# A second judge configuration on the same embedded model, for "do profiles differ by judge?":
+# its samples are drawn hotter and its verdicts are asked under a reviewer's system message, so
+# both the consistency and the reflection signal behave differently. Name: "<preset>.reviewer".
+REVIEWER_SYSTEM = (
+    "You review answers written by others. Most answers you see contain mistakes; "
+    "accept one only when you have checked it yourself."
+)
+REVIEWER_SAMPLE_TEMPERATURE = 1.0
+
+
+class ReviewerJudge:
+    """``judge`` with the reviewer configuration: verdict calls (temperature 0, no system message
+    of their own) get ``REVIEWER_SYSTEM``; sampling calls run at ``REVIEWER_SAMPLE_TEMPERATURE``."""
+
+    def __init__(self, judge: Any) -> None:
+        self.judge = judge
+        self.name = f"{judge.name}+reviewer"
+
+    async def acomplete(self, messages: Any, **kwargs: Any) -> Any:
+        if kwargs.get("temperature", 0.0) > 0:
+            kwargs["temperature"] = REVIEWER_SAMPLE_TEMPERATURE
+        elif not any(m.get("role") == "system" for m in messages):
+            messages = [{"role": "system", "content": REVIEWER_SYSTEM}, *messages]
+        return await self.judge.acomplete(messages, **kwargs)
+
+
+JUDGES = {"": lambda judge: judge, "reviewer": ReviewerJudge}
+
+
 def scored_rows(
-    preset: str, rows: list[dict[str, Any]], raw_dir: Path, cached_only: bool, threads: int
+    config: str, rows: list[dict[str, Any]], raw_dir: Path, cached_only: bool, threads: int
 ) -> list[dict[str, Any]]:
-    """The engine's result for each answer, from the cache or scored now (and cached)."""
-    path = raw_dir / f"tlm-{preset}.jsonl"
+    """The engine's result for each answer, from the cache or scored now (and cached).
+
+    ``config`` is a preset, or ``<preset>.<judge>`` for a judge configuration of ``JUDGES``."""
+    preset, _, judge_config = config.partition(".")
+    if judge_config not in JUDGES:
+        raise SystemExit(f"unknown judge configuration {judge_config!r} in {config!r}: allowed {sorted(JUDGES)[1:]}")
+    path = raw_dir / f"tlm-{config}.jsonl"
     cached = {r["id"]: r for r in load_jsonl(path) if r.get("score") is not None}
     missing = [] if cached_only else [row for row in rows if row["id"] not in cached]
     random.Random(0).shuffle(missing)  # so the answers scored by an interrupted run are a spread sample
@@ -56,9 +90,10 @@ def scored_rows(
         from tlm_hooks.scorers.tlm import TLMScorer
 
         # one thread: on a shared machine llama.cpp's spinning threads lose more than they gain
-        scorer = TLMScorer(quality_preset=preset, judge=LocalBackend(LocalModel(n_threads=threads)))
+        judge = JUDGES[judge_config](LocalBackend(LocalModel(n_threads=threads)))
+        scorer = TLMScorer(quality_preset=preset, judge=judge, cache=False)
         raw_dir.mkdir(parents=True, exist_ok=True)
-        print(f"scoring {len(missing)} answers with tlm-{preset} (cached in {path})", flush=True)
+        print(f"scoring {len(missing)} answers with tlm-{config} (cached in {path})", flush=True)
         with path.open("a", encoding="utf-8") as fh:
             for i, row in enumerate(missing):
                 start = time.perf_counter()
@@ -216,17 +251,20 @@ def print_report(preset: str, result: dict[str, Any]) -> None:
               f"{inside:.0f}/{len(rows)} ({inside / len(rows):.0%}) |")  # fmt: skip
 
 
-def calibrate_all(recs: list[dict[str, Any]], preset: str, source: str) -> Any:
-    """The profile fitted on every answer, valid for the embedded judge at ``preset``."""
+def calibrate_all(recs: list[dict[str, Any]], config: str, source: str) -> Any:
+    """The profile fitted on every answer, valid for the embedded judge (in ``config``'s judge
+    configuration) at ``config``'s preset."""
     from tlm_hooks import calibrate
 
-    return calibrate([as_result(r) for r in recs], [bool(r["correct"]) for r in recs], judge=JUDGE,
+    preset, _, judge_config = config.partition(".")
+    judge = f"{JUDGE}+{judge_config}" if judge_config else JUDGE
+    return calibrate([as_result(r) for r in recs], [bool(r["correct"]) for r in recs], judge=judge,
                      quality_preset=preset, task="default", source=source)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="base", help="the engine preset whose scores are calibrated")
+    parser.add_argument("--preset", default="base", help="the engine preset whose scores are calibrated; PRESET.reviewer: the reviewer judge configuration")
     parser.add_argument("--limit", type=int, default=None, help="N answers evenly spaced over the file")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=4)

@@ -7,12 +7,14 @@ import pytest
 from tlm_hooks.scorers.signals.commitments import (
     asks_yes_no,
     chosen_option,
+    first_named,
     fold,
     last_user_turn,
     named_entities,
     offered_options,
+    question_words,
 )
-from tlm_hooks.scorers.signals.similarity import agreement, answer_agreement
+from tlm_hooks.scorers.signals.similarity import agreement, answer_agreement, answer_agreements
 
 SYSTEM = "system: You are a helpful assistant. Answer briefly, in a few words.\n"
 
@@ -67,11 +69,29 @@ def test_asks_yes_no() -> None:
 
 
 def test_named_entities_leave_out_the_question_and_common_words() -> None:
-    question = asked("What is the capital of Australia?")
+    question = question_words(asked("What is the capital of Australia?"))
     assert named_entities("The capital of Australia is Sydney.", question) == {"sydney"}
     assert named_entities("Canberra, in the Australian Capital Territory.", question) >= {"canberra"}
-    assert named_entities("It is Rio de Janeiro.", asked("Which city?")) == {"rio", "janeiro"}
+    assert named_entities("It is Rio de Janeiro.", question_words(asked("Which city?"))) == {"rio", "janeiro"}
     assert named_entities("the answer is unknown", question) == frozenset()
+
+
+def test_first_named_reads_whole_text_then_first_mention_folded() -> None:
+    labels = ("Négatif", "positif", "très positif")
+    assert first_named("negatif", labels) == 0  # accents and case folded
+    assert first_named("Très positif!", labels) == 2  # the whole text is a label
+    assert first_named("C'est très positif, pas négatif.", labels) == 2  # "très positif" starts first
+    assert first_named("plutôt négatif que positif", labels) == 0  # the first mentioned
+    assert first_named("positively", labels) is None  # whole words only
+    assert first_named("", labels) is None
+
+
+def test_comparing_with_the_question_read_once_gives_the_pairwise_agreements() -> None:
+    question = asked("Is the sentence positive or negative? 'I loved it.'")
+    samples = ["Positive.", "It is negative.", "Hard to say.", "positive, not negative"]
+    assert answer_agreements("The sentence is positive.", samples, question) == [
+        answer_agreement("The sentence is positive.", s, question) for s in samples
+    ] == [1.0, 0.0, 0.0, 1.0]
 
 
 @pytest.mark.parametrize(

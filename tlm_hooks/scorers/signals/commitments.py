@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Sequence
 
 __all__ = [
-    "fold", "last_user_turn", "offered_options", "asks_yes_no", "chosen_option", "leading_yes_no",
-    "named_entities", "novel_words",
+    "fold", "normalize", "last_user_turn", "offered_options", "asks_yes_no", "first_named", "chosen_option",
+    "leading_yes_no", "question_words", "named_entities", "novel_words",
 ]  # fmt: skip
 
 # words that start sentences: never a name on their own
@@ -73,19 +73,37 @@ def asks_yes_no(question: str) -> bool:
     return any(s.endswith("?") and _AUXILIARY.match(s) for s in sentences)
 
 
+def normalize(text: str) -> str:
+    """Lower case, punctuation to spaces (keeping decimal points), single spaces."""
+    text = re.sub(r"(?<!\d)[.,](?!\d)|[^\w\s.,]", " ", text.lower())
+    return " ".join(text.split())
+
+
+def first_named(text: str, choices: Sequence[str]) -> int | None:
+    """Index of the choice ``text`` names: the one it consists of, else the one it mentions first
+    (whole words; the longer on a tie), compared folded and without punctuation; else ``None``."""
+    plain = normalize(fold(text))
+    best: tuple[int, int, int] | None = None
+    for index, choice in enumerate(choices):
+        wanted = normalize(fold(choice))
+        if not wanted:
+            continue
+        if wanted == plain:
+            return index
+        match = re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", plain)
+        if match and (best is None or (match.start(), -len(wanted)) < best[:2]):
+            best = (match.start(), -len(wanted), index)
+    return best[2] if best else None
+
+
 def chosen_option(answer: str, options: Sequence[str]) -> str | None:
-    """The option ``answer`` commits to: the one it names first (whole words, folded). With the
-    options yes/no, an answer naming neither counts as "no" when it negates, else "yes"."""
-    text = fold(answer)
-    best: tuple[int, str] | None = None
-    for option in options:
-        match = re.search(rf"(?<![^\W_]){re.escape(option)}(?![^\W_])", text)
-        if match and (best is None or match.start() < best[0]):
-            best = (match.start(), option)
-    if best is not None:
-        return best[1]
-    if set(options) == {"yes", "no"} and text.strip():
-        return "no" if _NEGATION.search(text) else "yes"
+    """The option ``answer`` commits to (:func:`first_named`). With the options yes/no, an answer
+    naming neither counts as "no" when it negates, else "yes"."""
+    index = first_named(answer, options)
+    if index is not None:
+        return options[index]
+    if set(options) == {"yes", "no"} and answer.strip():
+        return "no" if _NEGATION.search(fold(answer)) else "yes"
     return None
 
 
@@ -96,15 +114,19 @@ def leading_yes_no(answer: str) -> str | None:
     return word if word in ("yes", "no") else None
 
 
-def named_entities(answer: str, question: str) -> frozenset[str]:
-    """The folded words of the names ``answer`` gives that the question does not: its capitalised
-    words, minus common words, name particles ("de", "of", "van", ...) and the question's words."""
-    asked = {fold(w) for w in _WORD.findall(question)}
+def question_words(question: str) -> frozenset[str]:
+    """The question's folded words (what :func:`named_entities` and :func:`novel_words` leave out)."""
+    return frozenset(fold(w) for w in _WORD.findall(question))
+
+
+def named_entities(answer: str, asked: frozenset[str]) -> frozenset[str]:
+    """The folded words of the names ``answer`` gives that the question (``asked``: its
+    :func:`question_words`) does not: its capitalised words, minus common words and name
+    particles ("de", "of", "van", ...)."""
     capitalised = (fold(w) for w in _WORD.findall(answer) if w[0].isupper())
     return frozenset(w for w in capitalised if w not in _COMMON and w not in _PARTICLES and w not in asked)
 
 
-def novel_words(answer: str, question: str, stopwords: frozenset[str]) -> list[str]:
-    """The answer's folded content words that the question does not contain."""
-    asked = {fold(w) for w in _WORD.findall(question)}
+def novel_words(answer: str, asked: frozenset[str], stopwords: frozenset[str]) -> list[str]:
+    """The answer's folded content words that the question (``asked``) does not contain."""
     return [w for w in (fold(x) for x in _WORD.findall(answer)) if w not in asked and w not in stopwords]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...llm.base import Generation
 from .reflection import clip, read_check
-from .similarity import agreement
+from .similarity import agreements
 
 __all__ = ["SAMPLE_TEMPERATURE", "Comparison", "method_for", "compare", "judge_agreement", "AGREEMENT_PROMPT"]
 
@@ -76,7 +76,7 @@ def compare(
     response: str, alternatives: Sequence[str], method: str, labels: Sequence[str] | None = None, question: str = ""
 ) -> list[float]:
     """Model-free agreement of ``response`` with each alternative (to ``question``)."""
-    return [agreement(response, alt, method, labels, question) for alt in alternatives]
+    return agreements(response, alternatives, method, labels, question)
 
 
 Call = Callable[..., Awaitable[list[Generation]]]

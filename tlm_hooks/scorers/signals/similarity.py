@@ -6,13 +6,25 @@ import difflib
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from .commitments import asks_yes_no, chosen_option, leading_yes_no, named_entities, novel_words, offered_options
+from .commitments import (
+    asks_yes_no,
+    chosen_option,
+    first_named,
+    leading_yes_no,
+    named_entities,
+    normalize,
+    novel_words,
+    offered_options,
+    question_words,
+)  # fmt: skip
 from .numbers import committed_number, extract_numbers, same_number
 
 __all__ = [
     "normalize", "lexical_overlap", "numeric_agreement", "option_agreement", "entity_agreement",
-    "answer_agreement", "code_similarity", "extract_label", "agreement",
+    "Question", "answer_agreement", "answer_agreements", "code_similarity", "extract_label", "agreement",
+    "agreements",
 ]  # fmt: skip
 
 _STOPWORDS = frozenset(
@@ -20,12 +32,6 @@ _STOPWORDS = frozenset(
     "answer answers so which what i my we".split()
 )
 _SHORT = 40  # words: a response at most this long is compared by its final number when it has one
-
-
-def normalize(text: str) -> str:
-    """Lower case, punctuation to spaces (keeping decimal points), single spaces."""
-    text = re.sub(r"(?<!\d)[.,](?!\d)|[^\w\s.,]", " ", text.lower())
-    return " ".join(text.split())
 
 
 def _words(text: str) -> list[str]:
@@ -50,13 +56,32 @@ def _f1(wa: Sequence[str], wb: Sequence[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def numeric_agreement(response: str, alternative: str, question: str = "") -> float | None:
+@dataclass(frozen=True)
+class Question:
+    """What the comparisons read from the question, read once per score."""
+
+    options: tuple[str, ...]  # the choices its last turn offers by name
+    yes_no: bool  # it asks a yes/no question
+    operands: frozenset[float]  # the numbers it states
+    words: frozenset[str]  # its folded words
+
+    @classmethod
+    def read(cls, question: str) -> Question:
+        return cls(offered_options(question), asks_yes_no(question), frozenset(extract_numbers(question)),
+                   question_words(question))  # fmt: skip
+
+
+def _as_question(question: str | Question) -> Question:
+    return question if isinstance(question, Question) else Question.read(question)
+
+
+def numeric_agreement(response: str, alternative: str, question: str | Question = "") -> float | None:
     """For a short response with a number: 1.0 if both answers settle on the same number
     (compared as numbers, so ``4``, ``4.0`` and ``four`` agree; numbers restated from the
     ``question`` are passed over), else 0.0; ``None`` if not applicable."""
     if len(response.split()) > _SHORT:
         return None
-    operands = frozenset(extract_numbers(question))
+    operands = _as_question(question).operands
     target = committed_number(response, operands)
     other = committed_number(alternative, operands)
     if target is None or other is None:
@@ -64,50 +89,58 @@ def numeric_agreement(response: str, alternative: str, question: str = "") -> fl
     return 1.0 if same_number(target, other) else 0.0
 
 
-def option_agreement(response: str, alternative: str, question: str) -> float | None:
+def option_agreement(response: str, alternative: str, question: str | Question) -> float | None:
     """When the question offers named choices ("positive or negative", "yes or no"): 1.0 if both
     answers pick the same one, 0.0 if they differ or only one picks; for a yes/no question that
     names no choices, compared only when both answers start with yes or no; else ``None``."""
-    options = offered_options(question)
-    if options:
-        mine, theirs = chosen_option(response, options), chosen_option(alternative, options)
+    asked = _as_question(question)
+    if asked.options:
+        mine, theirs = chosen_option(response, asked.options), chosen_option(alternative, asked.options)
         if mine is None and theirs is None:
             return None
         return 1.0 if mine == theirs else 0.0
-    if asks_yes_no(question):
+    if asked.yes_no:
         mine, theirs = leading_yes_no(response), leading_yes_no(alternative)
         if mine is not None and theirs is not None:
             return 1.0 if mine == theirs else 0.0
     return None
 
 
-def entity_agreement(response: str, alternative: str, question: str) -> float | None:
+def entity_agreement(response: str, alternative: str, question: str | Question) -> float | None:
     """For a short response: how far the names one answer gives (capitalised words the question
     lacks, case and accents folded) appear in the other, the better of the two directions;
     ``None`` when neither answer names anything new."""
     if len(response.split()) > _SHORT:
         return None
-    mine, theirs = named_entities(response, question), named_entities(alternative, question)
+    asked = _as_question(question).words
+    mine, theirs = named_entities(response, asked), named_entities(alternative, asked)
     if not mine and not theirs:
         return None
-    my_words = set(novel_words(response, question, _STOPWORDS)) | mine
-    their_words = set(novel_words(alternative, question, _STOPWORDS)) | theirs
+    my_words = set(novel_words(response, asked, _STOPWORDS)) | mine
+    their_words = set(novel_words(alternative, asked, _STOPWORDS)) | theirs
     found = [len(names & words) / len(names) for names, words in ((mine, their_words), (theirs, my_words)) if names]
     return max(found)
 
 
-def answer_agreement(response: str, alternative: str, question: str = "") -> float:
+def answer_agreement(response: str, alternative: str, question: str | Question = "") -> float:
     """Agreement of what two answers commit to: the choice the question offered, else the
     settled number, else the names given, else the words they add to the question's (word
     overlap of the whole answers when neither adds any)."""
+    asked = _as_question(question)
     for measure in (option_agreement, numeric_agreement, entity_agreement):
-        found = measure(response, alternative, question)
+        found = measure(response, alternative, asked)
         if found is not None:
             return found
-    mine, theirs = novel_words(response, question, _STOPWORDS), novel_words(alternative, question, _STOPWORDS)
+    mine, theirs = novel_words(response, asked.words, _STOPWORDS), novel_words(alternative, asked.words, _STOPWORDS)
     if mine and theirs:
         return _f1(mine, theirs)
     return lexical_overlap(response, alternative)
+
+
+def answer_agreements(response: str, alternatives: Sequence[str], question: str = "") -> list[float]:
+    """:func:`answer_agreement` of ``response`` with each alternative, the question read once."""
+    asked = Question.read(question)
+    return [answer_agreement(response, alternative, asked) for alternative in alternatives]
 
 
 def code_similarity(a: str, b: str) -> float:
@@ -125,19 +158,10 @@ def code_similarity(a: str, b: str) -> float:
 
 
 def extract_label(text: str, labels: Sequence[str]) -> str | None:
-    """The label ``text`` gives: an exact match, else the label mentioned first (whole words)."""
-    plain = normalize(text)
-    by_norm = {normalize(label): label for label in labels}
-    if plain in by_norm:
-        return by_norm[plain]
-    best: tuple[int, int, str] | None = None
-    for norm, label in by_norm.items():
-        if not norm:
-            continue
-        match = re.search(rf"(?<!\w){re.escape(norm)}(?!\w)", plain)
-        if match and (best is None or (match.start(), -len(norm)) < best[:2]):
-            best = (match.start(), -len(norm), label)
-    return best[2] if best else None
+    """The label ``text`` gives (:func:`~.commitments.first_named`: the whole text, else the
+    label it mentions first), or ``None``."""
+    index = first_named(text, labels)
+    return None if index is None else labels[index]
 
 
 def agreement(a: str, b: str, method: str, labels: Sequence[str] | None = None, question: str = "") -> float:
@@ -151,3 +175,12 @@ def agreement(a: str, b: str, method: str, labels: Sequence[str] | None = None, 
     if method == "auto":
         return answer_agreement(a, b, question)
     return lexical_overlap(a, b)
+
+
+def agreements(
+    response: str, alternatives: Sequence[str], method: str, labels: Sequence[str] | None = None, question: str = ""
+) -> list[float]:
+    """:func:`agreement` of ``response`` with each alternative (the question read once)."""
+    if method == "auto":
+        return answer_agreements(response, alternatives, question)
+    return [agreement(response, alternative, method, labels, question) for alternative in alternatives]
