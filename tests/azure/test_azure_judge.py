@@ -90,3 +90,16 @@ async def test_our_retry_loop_replaces_the_sdks(fake: Any, make_client: Any, is_
         assert len(fake.requests) == 2
     finally:
         await resolve(client.close())
+
+
+async def test_the_judge_is_offered_tools_and_its_calls_are_read_back(
+    fake: Any, make_client: Any, is_async: bool
+) -> None:
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    call = {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    backend = AzureInferenceBackend(make_client(is_async), model="m")
+    assert backend.native_tools is True
+    fake.push(Reply(tool_call=call))
+    generations = await backend.acomplete(MESSAGES, temperature=0.7, tools=[tool])
+    assert fake.requests[0].body["tools"] == [tool]
+    assert generations[0].tool_calls == (call,) and generations[0].text == ""

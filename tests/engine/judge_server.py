@@ -28,6 +28,8 @@ class Asked:
     chars: int  # characters of all message contents
     last_user: str
     refused: int | None  # the HTTP status it got when refused
+    tools: list[str]  # names of the function tools offered
+    roles: list[str]  # of the messages, in order
 
 
 class _Server(ThreadingHTTPServer):
@@ -40,7 +42,8 @@ class JudgeServer:
     """``refuse_n``: answer any ``n>1`` with the 400 ``tlm-hooks serve`` sends. ``context_chars``:
     answer longer prompts with OpenAI's context-length 400. ``fail_kinds``: prompt kinds answered
     with a 500. ``answer``: the sampled answer. ``delay``: seconds before each reply (so
-    concurrent requests overlap)."""
+    concurrent requests overlap). ``tool_call``: when a sample request offers tools, the reply
+    is this chat tool call instead of ``answer``."""
 
     def __init__(
         self,
@@ -50,8 +53,10 @@ class JudgeServer:
         fail_kinds: frozenset[str] = frozenset(),
         answer: str = "4",
         delay: float = 0.05,
+        tool_call: dict[str, Any] | None = None,
     ) -> None:
         self.refuse_n, self.context_chars, self.answer, self.delay = refuse_n, context_chars, answer, delay
+        self.tool_call = tool_call
         self.fail_kinds = fail_kinds
         self.asked: list[Asked] = []
         self._lock = threading.Lock()
@@ -111,15 +116,18 @@ class JudgeServer:
         elif n > 1 and self.refuse_n:
             refusal = 400, _error(f"this server generates one choice per request, so n must be 1, got {n}", "n", None)
         with self._lock:
-            self.asked.append(Asked(kind, n, chars, last_user, refusal[0] if refusal else None))
+            tools = [str((t.get("function") or {}).get("name")) for t in body.get("tools") or ()]
+            roles = [str(m.get("role")) for m in messages]
+            self.asked.append(Asked(kind, n, chars, last_user, refusal[0] if refusal else None, tools, roles))
         time.sleep(self.delay)
         if refusal is not None:
             return refusal
         text = self.answer if kind == "sample" else _VERDICTS.get(kind, "yes")
-        choices = [
-            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}
-            for i in range(n)
-        ]
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish = "stop"
+        if kind == "sample" and body.get("tools") and self.tool_call is not None:
+            message, finish = {"role": "assistant", "content": None, "tool_calls": [self.tool_call]}, "tool_calls"
+        choices = [{"index": i, "message": message, "finish_reason": finish, "logprobs": None} for i in range(n)]
         usage = {"prompt_tokens": chars // 4, "completion_tokens": n, "total_tokens": chars // 4 + n}
         data = {
             "id": "judge",

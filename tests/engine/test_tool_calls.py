@@ -20,7 +20,7 @@ from tlm_hooks import TLMScorer, TrustPolicy, fallbacks
 from tlm_hooks.errors import TrustScoringError, UntrustworthyResponseError
 from tlm_hooks.llm import OpenAICompatibleBackend, RetryPolicy
 from tlm_hooks.scorers.signals.structural import calls_agreement, calls_from_chat, calls_from_text, value_agreement
-from tlm_hooks.scorers.signals.tool_calls import NOT_SCORED, SAMPLED_WITH
+from tlm_hooks.scorers.signals.tool_calls import NOT_SCORED, SAMPLED_NATIVELY, SAMPLED_WITH, function_tools
 
 WEATHER_TOOL = {
     "type": "function",
@@ -161,6 +161,59 @@ def test_tool_calls_over_http_to_an_openai_compatible_judge(fake: FakeOpenAI) ->
     metadata = completion.tlm_metadata
     assert metadata["log"]["per_component_score"]["consistency"] == 1.0  # "paris"/"2" agree with "Paris"/2
     assert metadata["log"]["signals"]["consistency"]["ran"] == 3
+
+
+def _http_judge(server: Any) -> OpenAICompatibleBackend:
+    return OpenAICompatibleBackend(model="j", base_url=server.url, api_key="k", retry=RetryPolicy(max_retries=0))
+
+
+@pytest.mark.parametrize(
+    ("judge_call", "consistency"),
+    [
+        (chat_call("get_weather", {"days": 2, "city": "Paris"}, "call_j"), 1.0),  # key order and ids ignored
+        (chat_call("get_time", {"city": "Paris"}, "call_j"), 0.0),
+    ],
+)
+def test_a_judge_with_native_tools_is_offered_the_tools_and_its_real_calls_compared(
+    fake: FakeOpenAI, judge_call: dict[str, Any], consistency: float
+) -> None:
+    earlier = [
+        *MESSAGES,
+        {"role": "assistant", "content": None, "tool_calls": [chat_call("get_time", {"city": "Paris"}, "call_0")]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "14:05"},
+    ]
+    # the judge's text answer names the other tool: only its real call can be what is compared
+    with judge_server(answer=sample("get_time", {}), tool_call=judge_call, delay=0.0) as server:
+        client = _hook(_client(fake), _http_judge(server))
+        fake.push(Reply(tool_call=chat_call("get_weather", {"city": "Paris", "days": 2})))
+        completion = client.chat.completions.create(model="m", messages=earlier, tools=[WEATHER_TOOL, TIME_TOOL])
+        sampling = [a for a in server.asked if a.kind == "sample"]
+        reflections = [a for a in server.asked if a.kind != "sample"]
+    assert sampling and all(a.tools == ["get_weather", "get_time"] for a in sampling)
+    assert all(a.roles == ["user", "assistant", "tool"] for a in sampling)  # the conversation as it was sent
+    assert reflections and all(a.tools == [] for a in reflections)  # verdicts are asked in text
+    metadata = completion.tlm_metadata
+    assert metadata["log"]["per_component_score"]["consistency"] == consistency
+    assert metadata["log"]["tool_calls"]["sampled_with"] == SAMPLED_NATIVELY
+
+
+def test_a_judge_that_answers_a_tool_offer_in_text_disagrees_with_the_call(fake: FakeOpenAI) -> None:
+    with judge_server(answer="You should check a weather website.", delay=0.0) as server:
+        client = _hook(_client(fake), _http_judge(server))
+        fake.push(Reply(tool_call=chat_call("get_weather", {"city": "Paris", "days": 2})))
+        completion = client.chat.completions.create(model="m", messages=MESSAGES, tools=[WEATHER_TOOL])
+    assert completion.tlm_metadata["log"]["per_component_score"]["consistency"] == 0.0
+    assert completion.tlm_metadata["log"]["tool_calls"]["sampled_with"] == SAMPLED_NATIVELY
+
+
+def test_only_function_tools_are_offered_to_the_judge_chat_shaped() -> None:
+    flat = {"type": "function", "name": "get_time", "description": "Local time", "parameters": {"type": "object"},
+            "strict": None}  # fmt: skip
+    assert function_tools([WEATHER_TOOL, flat, {"type": "web_search"}, {"type": "function"}]) == [
+        {"type": "function", "function": WEATHER_TOOL["function"]},
+        {"type": "function", "function": {"name": "get_time", "description": "Local time",
+                                          "parameters": {"type": "object"}}},
+    ]  # fmt: skip
 
 
 def test_score_tool_calls_off_passes_the_turn_unscored_with_a_reason(fake: FakeOpenAI) -> None:

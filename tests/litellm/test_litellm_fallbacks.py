@@ -190,3 +190,16 @@ async def test_a_router_call_escalates_to_the_litellm_module(
     assert final.tlm_metadata["trustworthiness_score"] == pytest.approx(prob(GOOD))
     assert final.tlm_metadata["fallbacks"] == ["escalate"]
     assert module_scores == []
+
+
+async def test_the_litellm_judge_is_offered_tools_and_its_calls_are_read_back(fake: Any, provider: Any) -> None:
+    from tlm_hooks.llm import LiteLLMBackend
+
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    call = {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    backend = LiteLLMBackend(provider["model"], api_base=provider["api_base"], api_key=provider["api_key"])
+    assert backend.native_tools is True
+    fake.push(Reply(tool_call=call))
+    generations = await backend.acomplete(MESSAGES, temperature=0.7, tools=[tool])
+    assert fake.requests[0].body["tools"] == [tool]
+    assert generations[0].tool_calls == (call,) and generations[0].text == ""

@@ -38,6 +38,8 @@ class AzureInferenceBackend:
     ``limiter`` bounds requests in flight.
     """
 
+    native_tools = True  # acomplete(tools=...) offers the model tools (see ChatBackend)
+
     def __init__(
         self,
         client: Any,
@@ -90,8 +92,10 @@ class AzureInferenceBackend:
         top_logprobs: int = 0,
         seed: int | None = None,
         stop: Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[Generation]:
-        """``n`` answers to ``messages`` (see `ChatBackend`)."""
+        """``n`` answers to ``messages`` (see `ChatBackend`); ``tools``: chat-shaped tool schemas
+        offered to the model."""
         params: dict[str, Any] = {
             "messages": [dict(m) for m in messages],
             "temperature": temperature,
@@ -101,6 +105,8 @@ class AzureInferenceBackend:
             params["model"] = self.model
         if stop:
             params["stop"] = list(stop)
+        if tools:
+            params["tools"] = [dict(tool) for tool in tools]
         extras: dict[str, Any] = {}
         if logprobs:
             extras["logprobs"] = True

@@ -44,6 +44,21 @@ def _token_logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
     return tuple(out) or None
 
 
+def _tool_calls(message: Any) -> tuple[dict[str, Any], ...]:
+    out = []
+    for entry in field(message, "tool_calls", ()) or ():
+        function = field(entry, "function")
+        name = field(function, "name")
+        if function is None or not isinstance(name, str):
+            continue
+        arguments = field(function, "arguments", "")
+        out.append({
+            "id": str(field(entry, "id", "")), "type": "function",
+            "function": {"name": name, "arguments": arguments if isinstance(arguments, str) else str(arguments)},
+        })  # fmt: skip
+    return tuple(out)
+
+
 def usage_of(completion: Any) -> tuple[int, int]:
     """``(prompt_tokens, completion_tokens)`` of a completion (zeros when not reported)."""
     usage = field(completion, "usage")
@@ -61,7 +76,7 @@ def generations_from_completion(completion: Any) -> list[Generation]:
     out = []
     for i, choice in enumerate(choices):
         message = field(choice, "message", {})
-        text = field(message, "content", "")
+        text = field(message, "content", "")  # None (so "") for a reply with only tool calls
         logprobs = _token_logprobs(choice)
         tokens = len(logprobs) if logprobs and len(choices) > 1 else share + (extra if i == 0 else 0)
         out.append(
@@ -71,6 +86,7 @@ def generations_from_completion(completion: Any) -> list[Generation]:
                 finish_reason=field(choice, "finish_reason"),
                 prompt_tokens=prompt_tokens if i == 0 else 0,
                 completion_tokens=tokens,
+                tool_calls=_tool_calls(message),
             )
         )
     return out

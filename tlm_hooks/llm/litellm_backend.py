@@ -37,6 +37,8 @@ class LiteLLMBackend:
     ``provider`` keywords (``api_base``, ``api_key``, ``api_version``, ...) go to every call.
     """
 
+    native_tools = True  # acomplete(tools=...) offers the model tools (see ChatBackend)
+
     def __init__(
         self,
         model: str,
@@ -83,8 +85,10 @@ class LiteLLMBackend:
         top_logprobs: int = 0,
         seed: int | None = None,
         stop: Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[Generation]:
-        """``n`` answers to ``messages`` (see `ChatBackend`)."""
+        """``n`` answers to ``messages`` (see `ChatBackend`); ``tools``: chat-shaped tool schemas
+        offered to the model."""
         params: dict[str, Any] = {
             "model": self.model,
             "messages": [dict(m) for m in messages],
@@ -101,6 +105,8 @@ class LiteLLMBackend:
                 params["top_logprobs"] = top_logprobs
         if stop:
             params["stop"] = list(stop)
+        if tools:
+            params["tools"] = [dict(tool) for tool in tools]
 
         async def attempt(body: dict[str, Any]) -> Any:
             with unhooked():

@@ -54,6 +54,8 @@ class OpenAICompatibleBackend:
     ``base_url``/``api_key``), unhooked. Each request has a ``timeout``; 429/5xx/timeouts are
     retried up to ``max_retries`` times with backoff; ``limiter`` bounds requests in flight."""
 
+    native_tools = True  # acomplete(tools=...) offers the model tools (see ChatBackend)
+
     def __init__(
         self,
         client: Any = None,
@@ -126,8 +128,10 @@ class OpenAICompatibleBackend:
         top_logprobs: int = 0,
         seed: int | None = None,
         stop: Sequence[str] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[Generation]:
-        """``n`` answers to ``messages`` (see `ChatBackend`)."""
+        """``n`` answers to ``messages`` (see `ChatBackend`); ``tools``: chat-shaped tool schemas
+        offered to the model."""
         params: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages]}
         params.update(temperature=temperature, max_tokens=max_tokens)
         if logprobs:
@@ -136,6 +140,8 @@ class OpenAICompatibleBackend:
                 params["top_logprobs"] = top_logprobs
         if stop:
             params["stop"] = list(stop)
+        if tools:
+            params["tools"] = [dict(tool) for tool in tools]
 
         async def request(count: int, request_seed: int | None) -> list[Generation]:
             body = dict(params)

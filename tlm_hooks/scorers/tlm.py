@@ -39,7 +39,16 @@ from .signals.presets import Plan, plan_for
 from .signals.reflection import REFLECTION_PROMPTS, Check, ReflectionPrompt, reflect
 from .signals.similarity import normalize
 from .signals.token_probability import token_probability
-from .signals.tool_calls import NOT_SCORED, SAMPLED_WITH, score_tool_calls_enabled
+from .signals.tool_calls import (
+    NOT_SCORED,
+    SAMPLED_NATIVELY,
+    SAMPLED_WITH,
+    function_tools,
+    native_sample_messages,
+    native_tools,
+    sample_text,
+    score_tool_calls_enabled,
+)  # fmt: skip
 from .signals.weights import combine
 
 __all__ = ["TLMScorer"]
@@ -252,10 +261,13 @@ class TLMScorer(BaseScorer):
         ]
         per_field = options.options.get("log") and "per_field_score" in options.options["log"]
         field_jobs = _field_jobs(call, form, question, answer, coverage) if per_field and reflections else {}
+        tools = function_tools(request.tools) if form.kind == "tool_calls" and native_tools(judge) else []
         if samples:
             max_tokens = options.options.get("max_tokens") or form.sample_tokens or _sample_tokens(request)
             messages = form.messages if form.messages is not None else base_messages
-            jobs.append(_sample(call, messages, samples, max_tokens, coverage))
+            if tools:  # the judge is offered the tools and decides with real calls
+                messages = native_sample_messages(request)
+            jobs.append(_sample(call, messages, samples, max_tokens, coverage, tools))
         everything = await asyncio.gather(*jobs, *field_jobs.values(), return_exceptions=True)
         outcomes, field_outcomes = everything[: len(jobs)], everything[len(jobs) :]
         for outcome in [*outcomes, *field_outcomes]:
@@ -273,7 +285,7 @@ class TLMScorer(BaseScorer):
                 errors.append(sampled)
                 coverage.failed("consistency", "sampling requests", [sampled], 1)
             else:
-                alternatives = [g.text for g in sampled]
+                alternatives = [sample_text(g.text, g.tool_calls) if tools else g.text for g in sampled]
                 if len(alternatives) < samples:
                     coverage.warn(f"consistency: {len(alternatives)} of {samples} samples (the other requests failed)")
         if (reflections or samples) and len(errors) == reflections + (1 if samples else 0):
@@ -307,7 +319,7 @@ class TLMScorer(BaseScorer):
             details["tool_calls"] = {
                 "scored": True,
                 "calls": [c.describe() for c in form.calls],
-                "sampled_with": SAMPLED_WITH if samples else None,
+                "sampled_with": (SAMPLED_NATIVELY if tools else SAMPLED_WITH) if samples else None,
                 "tools_given": len(request.tools or ()),
             }
         return TrustResult(
@@ -477,12 +489,18 @@ async def _reflect(
 
 
 async def _sample(
-    call: Any, messages: list[dict[str, Any]], n: int, max_tokens: int, coverage: Coverage
+    call: Any,
+    messages: list[dict[str, Any]],
+    n: int,
+    max_tokens: int,
+    coverage: Coverage,
+    tools: Sequence[Mapping[str, Any]] = (),
 ) -> list[Generation]:
-    """``n`` alternative answers; when the conversation overflows the judge's context, it is
-    asked again cut to `SAMPLE_PROMPT_CHARS`."""
+    """``n`` alternative answers (``tools``: offered to a judge with native tools); when the
+    conversation overflows the judge's context, it is asked again cut to `SAMPLE_PROMPT_CHARS`."""
+    offered = {"tools": list(tools)} if tools else {}
     try:
-        return await call(messages, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens)  # type: ignore[no-any-return]
+        return await call(messages, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens, **offered)  # type: ignore[no-any-return]
     except Exception as exc:
         size = sum(len(content_text(m.get("content"))) for m in messages)
         if not is_context_overflow(exc) or size <= SAMPLE_PROMPT_CHARS:
@@ -492,7 +510,7 @@ async def _sample(
         f"answered it cut to {SAMPLE_PROMPT_CHARS:,} (start and end kept, the last user turn whole where it fits)"
     )
     fitted = fit_messages(messages, SAMPLE_PROMPT_CHARS)
-    return await call(fitted, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens)  # type: ignore[no-any-return]
+    return await call(fitted, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens, **offered)  # type: ignore[no-any-return]
 
 
 def _all_failed(judge: ChatBackend | None, errors: Sequence[BaseException]) -> Exception:

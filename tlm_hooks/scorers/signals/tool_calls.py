@@ -1,9 +1,14 @@
 """Tool calls scored as a decision: the judge sees the tool schemas, and sampled decisions are
 compared with the scored one as structures (`structural.calls_agreement`).
 
-A judge reached through `ChatBackend` answers in text, so it is asked to write a tool call as
-JSON (``{"name": ..., "arguments": {...}}``) in its reply; ``SAMPLED_WITH`` names that form in
-``tlm_metadata["log"]["tool_calls"]["sampled_with"]``.
+How the judge's own decisions are sampled, named in ``tlm_metadata["log"]["tool_calls"]["sampled_with"]``:
+
+- ``"native_tools"`` (`SAMPLED_NATIVELY`): a backend that can offer its model tools
+  (``native_tools = True``: the OpenAI-compatible, litellm and Azure AI Inference backends) is
+  re-asked the conversation as it was, tool turns included, with the request's tools, and its
+  real tool calls are compared;
+- ``"json_text"`` (`SAMPLED_WITH`): any other judge (the embedded model, a backend of your own)
+  is asked to write a tool call as JSON (``{"name": ..., "arguments": {...}}``) in its reply.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from .structural import ToolCall, calls_agreement, calls_from_chat, calls_from_t
 
 __all__ = [
     "SAMPLED_WITH",
+    "SAMPLED_NATIVELY",
+    "native_tools",
+    "function_tools",
+    "native_sample_messages",
+    "sample_text",
     "TOOL_REFLECTION_PROMPTS",
     "NOT_SCORED",
     "tools_text",
@@ -29,6 +39,7 @@ __all__ = [
 ]
 
 SAMPLED_WITH = "json_text"  # how the judge was asked for its own tool call (see the module docstring)
+SAMPLED_NATIVELY = "native_tools"
 NOT_SCORED = "tool calls were not scored: options.score_tool_calls is false"
 _SCHEMA_CHARS = 600  # of each tool's parameter schema shown to the judge
 _TOOLS_CHARS = 3000
@@ -125,6 +136,38 @@ def sample_messages(request: ScoreRequest) -> list[dict[str, Any]]:
         elif role in ("user", "assistant") and text:
             out.append({"role": role, "content": text})
     return out
+
+
+def native_tools(judge: Any) -> bool:
+    """Whether ``judge`` can be offered tools (``native_tools = True`` on its backend)."""
+    return getattr(judge, "native_tools", False) is True
+
+
+def function_tools(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """The function tools a judge can be offered, chat-shaped (``{"type": "function", "function":
+    {...}}``; the Responses API's flat shape rewritten); built-in tools (web search, ...) left out."""
+    out = []
+    for tool in tools or ():
+        function = _tool_function(tool)
+        if tool.get("type", "function") != "function" or not isinstance(function.get("name"), str):
+            continue
+        keys = ("name", "description", "parameters", "strict")
+        out.append({"type": "function", "function": {k: function[k] for k in keys if function.get(k) is not None}})
+    return out
+
+
+def native_sample_messages(request: ScoreRequest) -> list[dict[str, Any]]:
+    """The conversation as the scored call sent it (tool turns included), for a judge offered
+    the tools natively."""
+    if request.messages is None:
+        return [{"role": "user", "content": request.prompt or ""}]
+    return [dict(message) for message in request.messages]
+
+
+def sample_text(text: str, tool_calls: Sequence[Mapping[str, Any]]) -> str:
+    """A sampled reply as the comparison reads it: its tool calls as ``{"tool_calls": [...]}``
+    JSON when it made any, else its text."""
+    return json.dumps({"tool_calls": list(tool_calls)}) if tool_calls else text
 
 
 def agreement_with_samples(scored: Sequence[ToolCall], samples: Sequence[str]) -> list[float]:
