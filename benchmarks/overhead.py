@@ -5,6 +5,11 @@ client unpatched, against a local server, measured in one run.
 
 Prints median latency per call for both, the added microseconds and the ratio, and the same
 for a stream's time to first chunk. Rounds alternate patched/unpatched so drift hits both.
+
+Last, the hook's own cost with the SDK taken out (``own_cost``): the hook's call path with the
+original method replaced by a function that returns a ready response (chat: 5 tokens with
+logprobs; Responses: the same text), against calling that function directly, best of 7 repeats.
+This is the number a loaded machine disturbs least.
 """
 
 from __future__ import annotations
@@ -154,6 +159,60 @@ def main() -> None:
     ):
         b, h = _p10(base) * 1e6, _p10(hook) * 1e6
         print(f"{label:20s} unpatched {b:8.1f} us   patched {h:8.1f} us   added {h - b:+7.1f} us   ratio {h / b:.3f}")
+    print("the hook's own cost, SDK taken out (best of 7 x 5000 calls):")
+    for label, added in own_cost():
+        print(f"  {label:38s} {added:+7.1f} us")
+
+
+def own_cost(calls: int = 5000, repeats: int = 7) -> list[tuple[str, float]]:
+    """Microseconds the hook adds per call with the SDK taken out (see the module docstring)."""
+    from openai._models import construct_type  # how the SDK builds what it returns (lenient)
+    from openai.types.chat import ChatCompletion
+    from openai.types.responses import Response
+
+    from tlm_hooks.adapters.openai import ADAPTER as CHAT
+    from tlm_hooks.adapters.openai_responses import ADAPTER as RESPONSES
+    from tlm_hooks.hooks.pipeline import call_sync
+    from tlm_hooks.hooks.registry import REGISTRY
+
+    chat = construct_type(type_=ChatCompletion, value=completion(
+        {"model": "bench", "logprobs": True}, Reply(text="The answer is four.", logprob=-0.1), 1))  # fmt: skip
+    resp = construct_type(type_=Response, value=response(
+        {"model": "bench", "include": ["message.output_text.logprobs"]}, Answer()))  # fmt: skip
+    cases = (
+        ("chat, default scorer (logprobs)", CHAT, chat, {}, {"model": "bench", "messages": MESSAGES}),
+        ("chat, instant scorer, inline", CHAT, chat, {"scorer": _instant, "policy": INLINE},
+         {"model": "bench", "messages": MESSAGES}),
+        ("responses, default scorer (logprobs)", RESPONSES, resp, {},
+         {"model": "bench", "instructions": "You are terse.", "input": "What is 2+2?"}),
+        ("responses, instant scorer, inline", RESPONSES, resp, {"scorer": _instant, "policy": INLINE},
+         {"model": "bench", "instructions": "You are terse.", "input": "What is 2+2?"}),
+    )  # fmt: skip
+    out = []
+    for label, adapter, ready, hook, kwargs in cases:
+        client = openai.OpenAI(base_url="http://bench.invalid/v1", api_key="bench")
+        tlm_hooks.patch(client, **hook)
+        config = REGISTRY.own(client)
+
+        def original(*_args: object, _ready: object = ready, **_kwargs: object) -> object:
+            return _ready
+
+        assert call_sync(config, adapter, client, original, (), dict(kwargs)).tlm_metadata["trustworthiness_score"]
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                call_sync(config, adapter, client, original, (), dict(kwargs))
+            hooked = time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(calls):
+                original(**dict(kwargs))
+            best = min(best, (hooked - (time.perf_counter() - start)) / calls)
+        out.append((label, best * 1e6))
+    return out
+
+
+INLINE = tlm_hooks.TrustPolicy(score_timeout=None)
 
 
 def _p10(values: list[float]) -> float:

@@ -43,13 +43,21 @@ class LogprobScorer(BaseScorer):
         return self.request_logprobs
 
     def score(self, request: ScoreRequest) -> TrustResult:
-        tokens = [t for t in (request.response_logprobs or ()) if math.isfinite(t.logprob) or t.logprob < 0]
+        # one pass (this runs on every hooked call): logprobs above 0 count as 0; NaN and +inf are
+        # left out, -inf is a token of probability 0
+        tokens, total, probs = [], 0.0, []
+        for t in request.response_logprobs or ():
+            logprob = t.logprob
+            if logprob < 0 or math.isfinite(logprob):
+                logprob = min(0.0, logprob)
+                tokens.append(t)
+                total += logprob
+                probs.append(math.exp(logprob))
         if not tokens:
             return TrustResult(None, error=MISSING_LOGPROBS, error_type="MissingLogprobs")
-        probs = [math.exp(min(0.0, t.logprob)) for t in tokens]
         components = {
             # exp(mean logprob), from the logprobs themselves (exp then log would underflow below -745)
-            "token_probability_geometric_mean": math.exp(sum(min(0.0, t.logprob) for t in tokens) / len(tokens)),
+            "token_probability_geometric_mean": math.exp(total / len(tokens)),
             "token_probability_mean": sum(probs) / len(probs),
             "token_probability_min": min(probs),
         }
