@@ -43,7 +43,8 @@ class JudgeServer:
     answer longer prompts with OpenAI's context-length 400. ``fail_kinds``: prompt kinds answered
     with a 500. ``answer``: the sampled answer. ``delay``: seconds before each reply (so
     concurrent requests overlap). ``tool_call``: when a sample request offers tools, the reply
-    is this chat tool call instead of ``answer``."""
+    is this chat tool call instead of ``answer``. ``refuse_tools``: answer any request with
+    ``tools`` with the 400 vLLM sends when it runs without tool calling."""
 
     def __init__(
         self,
@@ -54,9 +55,10 @@ class JudgeServer:
         answer: str = "4",
         delay: float = 0.05,
         tool_call: dict[str, Any] | None = None,
+        refuse_tools: bool = False,
     ) -> None:
         self.refuse_n, self.context_chars, self.answer, self.delay = refuse_n, context_chars, answer, delay
-        self.tool_call = tool_call
+        self.tool_call, self.refuse_tools = tool_call, refuse_tools
         self.fail_kinds = fail_kinds
         self.asked: list[Asked] = []
         self._lock = threading.Lock()
@@ -106,7 +108,11 @@ class JudgeServer:
         n = int(body.get("n") or 1)
         chars = sum(map(len, texts))
         refusal: tuple[int, dict[str, Any]] | None = None
-        if kind in self.fail_kinds:
+        if self.refuse_tools and body.get("tools"):
+            refusal = 400, _error(
+                '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set', "tools", None
+            )
+        elif kind in self.fail_kinds:
             refusal = 500, _error("scripted judge failure", "messages", None)
         elif self.context_chars is not None and chars > self.context_chars:
             refusal = 400, _error(

@@ -206,6 +206,32 @@ def test_a_judge_that_answers_a_tool_offer_in_text_disagrees_with_the_call(fake:
     assert completion.tlm_metadata["log"]["tool_calls"]["sampled_with"] == SAMPLED_NATIVELY
 
 
+def test_a_judge_server_that_refuses_tools_is_asked_for_json_text_and_it_is_remembered(
+    fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    with judge_server(answer=sample("get_weather", {"city": "Paris", "days": 2}), refuse_tools=True,
+                      delay=0.0) as server:  # fmt: skip
+        client = _hook(_client(fake), _http_judge(server))
+        metadata, offered = [], []
+        for city in ("Paris", "Rome"):  # two different requests: the second is not a cached score
+            fake.push(Reply(tool_call=chat_call("get_weather", {"city": city, "days": 2})))
+            question = [{"role": "user", "content": f"What's the weather in {city} for the next 2 days?"}]
+            with caplog.at_level(logging.WARNING, logger="tlm_hooks"):
+                completion = client.chat.completions.create(model="m", messages=question, tools=[WEATHER_TOOL])
+            metadata.append(completion.tlm_metadata)
+            offered.append(sum(1 for a in server.asked if a.tools))
+    first, second = metadata
+    assert offered[0] > 0 and offered[1] == offered[0]  # refused once, then not offered again
+    assert all(a.refused == 400 for a in server.asked if a.tools)
+    assert first["log"]["tool_calls"]["sampled_with"] == SAMPLED_WITH  # the score still has its samples
+    assert first["log"]["per_component_score"]["consistency"] == 1.0
+    assert any("refused the tools parameter" in w for w in first["log"]["warnings"])
+    assert second["log"]["tool_calls"]["sampled_with"] == SAMPLED_WITH
+    assert second["log"]["signals"]["consistency"]["ran"] == 3
+    assert not any("refused" in w for w in second["log"].get("warnings", []))
+    assert sum("refused the tools parameter" in r.message for r in caplog.records) == 1  # logged once
+
+
 def test_only_function_tools_are_offered_to_the_judge_chat_shaped() -> None:
     flat = {"type": "function", "name": "get_time", "description": "Local time", "parameters": {"type": "object"},
             "strict": None}  # fmt: skip

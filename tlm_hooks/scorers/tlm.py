@@ -46,9 +46,11 @@ from .signals.tool_calls import (
     function_tools,
     native_sample_messages,
     native_tools,
+    refused_tools,
+    remember_tools_refused,
     sample_text,
     score_tool_calls_enabled,
-)  # fmt: skip
+)
 from .signals.weights import combine
 
 __all__ = ["TLMScorer"]
@@ -261,13 +263,17 @@ class TLMScorer(BaseScorer):
         ]
         per_field = options.options.get("log") and "per_field_score" in options.options["log"]
         field_jobs = _field_jobs(call, form, question, answer, coverage) if per_field and reflections else {}
-        tools = function_tools(request.tools) if form.kind == "tool_calls" and native_tools(judge) else []
+        sampled_with: list[str] = []  # tool calls: how the judge's decisions were sampled
         if samples:
             max_tokens = options.options.get("max_tokens") or form.sample_tokens or _sample_tokens(request)
             messages = form.messages if form.messages is not None else base_messages
+            tools = function_tools(request.tools) if form.kind == "tool_calls" and native_tools(judge) else []
             if tools:  # the judge is offered the tools and decides with real calls
-                messages = native_sample_messages(request)
-            jobs.append(_sample(call, messages, samples, max_tokens, coverage, tools))
+                jobs.append(_sample_calls(call, judge, request, messages, tools, samples, max_tokens, coverage,
+                                          sampled_with))  # fmt: skip
+            else:
+                sampled_with.append(SAMPLED_WITH)
+                jobs.append(_sample(call, messages, samples, max_tokens, coverage))
         everything = await asyncio.gather(*jobs, *field_jobs.values(), return_exceptions=True)
         outcomes, field_outcomes = everything[: len(jobs)], everything[len(jobs) :]
         for outcome in [*outcomes, *field_outcomes]:
@@ -285,7 +291,7 @@ class TLMScorer(BaseScorer):
                 errors.append(sampled)
                 coverage.failed("consistency", "sampling requests", [sampled], 1)
             else:
-                alternatives = [sample_text(g.text, g.tool_calls) if tools else g.text for g in sampled]
+                alternatives = [sample_text(g.text, g.tool_calls) for g in sampled]
                 if len(alternatives) < samples:
                     coverage.warn(f"consistency: {len(alternatives)} of {samples} samples (the other requests failed)")
         if (reflections or samples) and len(errors) == reflections + (1 if samples else 0):
@@ -319,7 +325,7 @@ class TLMScorer(BaseScorer):
             details["tool_calls"] = {
                 "scored": True,
                 "calls": [c.describe() for c in form.calls],
-                "sampled_with": (SAMPLED_NATIVELY if tools else SAMPLED_WITH) if samples else None,
+                "sampled_with": sampled_with[-1] if sampled_with else None,
                 "tools_given": len(request.tools or ()),
             }
         return TrustResult(
@@ -511,6 +517,36 @@ async def _sample(
     )
     fitted = fit_messages(messages, SAMPLE_PROMPT_CHARS)
     return await call(fitted, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens, **offered)  # type: ignore[no-any-return]
+
+
+async def _sample_calls(
+    call: Any,
+    judge: Any,
+    request: ScoreRequest,
+    text_messages: list[dict[str, Any]],
+    tools: Sequence[Mapping[str, Any]],
+    n: int,
+    max_tokens: int,
+    coverage: Coverage,
+    sampled_with: list[str],
+) -> list[Generation]:
+    """The judge's own tool-call decisions: the conversation as sent with ``tools`` offered
+    natively; when its server refuses ``tools`` (remembered for this judge), asked again with
+    ``text_messages`` for calls written as JSON. ``sampled_with`` gets the way that answered."""
+    try:
+        generations = await _sample(call, native_sample_messages(request), n, max_tokens, coverage, tools)
+    except Exception as exc:
+        if not refused_tools(exc):
+            raise
+        if remember_tools_refused(judge):
+            logger.warning("tlm-hooks: the judge %s refused the tools parameter (%s); tool calls are sampled as "
+                           "JSON text from now on", getattr(judge, "name", judge), short_reason(exc))  # fmt: skip
+        coverage.warn(f"consistency: the judge refused the tools parameter ({short_reason(exc)}); "
+                      "it was asked for its tool calls as JSON text")  # fmt: skip
+        sampled_with.append(SAMPLED_WITH)
+        return await _sample(call, text_messages, n, max_tokens, coverage)
+    sampled_with.append(SAMPLED_NATIVELY)
+    return generations
 
 
 def _all_failed(judge: ChatBackend | None, errors: Sequence[BaseException]) -> Exception:

@@ -14,9 +14,11 @@ How the judge's own decisions are sampled, named in ``tlm_metadata["log"]["tool_
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ...llm.failures import is_context_overflow, status_of
 from ...types import ScoreRequest, content_text
 from .reflection import ReflectionPrompt
 from .structural import ToolCall, calls_agreement, calls_from_chat, calls_from_text
@@ -25,6 +27,8 @@ __all__ = [
     "SAMPLED_WITH",
     "SAMPLED_NATIVELY",
     "native_tools",
+    "refused_tools",
+    "remember_tools_refused",
     "function_tools",
     "native_sample_messages",
     "sample_text",
@@ -138,9 +142,35 @@ def sample_messages(request: ScoreRequest) -> list[dict[str, Any]]:
     return out
 
 
+_REFUSED_TOOLS: weakref.WeakSet[Any] = weakref.WeakSet()  # judges whose server refused `tools`
+
+
 def native_tools(judge: Any) -> bool:
-    """Whether ``judge`` can be offered tools (``native_tools = True`` on its backend)."""
-    return getattr(judge, "native_tools", False) is True
+    """Whether ``judge`` can be offered tools: ``native_tools = True`` on its backend, and its
+    server has not refused the ``tools`` parameter before (:func:`remember_tools_refused`)."""
+    if getattr(judge, "native_tools", False) is not True:
+        return False
+    try:
+        return judge not in _REFUSED_TOOLS
+    except TypeError:  # not weak-referenceable
+        return True
+
+
+def refused_tools(exc: BaseException) -> bool:
+    """Whether a failed request with ``tools`` was refused as a bad request (400/422: a server
+    without tool calling, such as vLLM without ``--enable-auto-tool-choice``), not a context overflow."""
+    return status_of(exc) in (400, 422) and not is_context_overflow(exc)
+
+
+def remember_tools_refused(judge: Any) -> bool:
+    """Remember that ``judge``'s server refused ``tools``; ``True`` the first time."""
+    try:
+        if judge in _REFUSED_TOOLS:
+            return False
+        _REFUSED_TOOLS.add(judge)
+    except TypeError:
+        pass
+    return True
 
 
 def function_tools(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
