@@ -19,7 +19,7 @@ def run_to_end(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(make())
+        return _run_here(make)
     box: dict[str, Any] = {}
     ready = threading.Event()
 
@@ -49,3 +49,23 @@ def run_to_end(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
+
+
+def _run_here(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(make())``. A KeyboardInterrupt or SystemExit raised inside the coroutine (a
+    scorer's thread, not the SIGINT handler) leaves the exception on the main task as well as
+    raising it here: it is marked retrieved, so it is not logged again at garbage collection."""
+    holder: list[asyncio.Task[Any]] = []
+
+    async def main() -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            holder.append(task)
+        return await make()
+
+    try:
+        return asyncio.run(main())
+    except BaseException:
+        if holder and holder[0].done() and not holder[0].cancelled():
+            holder[0].exception()
+        raise
