@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from scoring import DEFAULT_ANSWERS, DEFAULT_RAW, load_jsonl, record, score_request, select  # noqa: E402
 
 TARGETS = (0.8, 0.9)
+COMMITTED_SCORES = ROOT / "benchmarks" / "qa" / "scores"
 JUDGE = "local:smollm2-135m-instruct"  # what the engine reports for the embedded judge
 
 
@@ -81,7 +82,9 @@ def scored_rows(
     if judge_config not in JUDGES:
         raise SystemExit(f"unknown judge configuration {judge_config!r} in {config!r}: allowed {sorted(JUDGES)[1:]}")
     path = raw_dir / f"tlm-{config}.jsonl"
-    cached = {r["id"]: r for r in load_jsonl(path) if r.get("score") is not None}
+    # scores kept in the repository (so tables rebuild without a model), then this machine's
+    committed = load_jsonl(COMMITTED_SCORES / path.name)
+    cached = {r["id"]: r for r in [*committed, *load_jsonl(path)] if r.get("score") is not None}
     missing = [] if cached_only else [row for row in rows if row["id"] not in cached]
     random.Random(0).shuffle(missing)  # so the answers scored by an interrupted run are a spread sample
     if missing:
