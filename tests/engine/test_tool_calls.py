@@ -394,3 +394,18 @@ def test_the_server_honours_score_tool_calls_whichever_scorer_it_picks() -> None
     assert skipped["tlm_metadata"]["log"]["skipped"] == NOT_SCORED and "error" not in skipped["tlm_metadata"]
     scored = client.post("/api/chat/score", json=body).json()
     assert "skipped" not in (scored["tlm_metadata"].get("log") or {})  # on by default: the scorer ran
+
+
+def test_only_a_bad_request_about_tools_counts_as_refusing_them() -> None:
+    from tlm_hooks.scorers.signals.tool_calls import refused_tools
+
+    class Rejected(Exception):
+        def __init__(self, status: int, message: str) -> None:
+            super().__init__(message)
+            self.status_code = status
+
+    assert refused_tools(Rejected(400, '"auto" tool choice requires --enable-auto-tool-choice'))
+    assert refused_tools(Rejected(422, "unsupported parameter: tools"))
+    assert not refused_tools(Rejected(400, "max_tokens is too large"))  # the request's own error
+    assert not refused_tools(Rejected(500, "tool server crashed"))
+    assert not refused_tools(Rejected(400, "This model's maximum context length is 8192 tokens (tools included)"))

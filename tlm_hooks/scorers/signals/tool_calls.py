@@ -157,9 +157,10 @@ def native_tools(judge: Any) -> bool:
 
 
 def refused_tools(exc: BaseException) -> bool:
-    """Whether a failed request with ``tools`` was refused as a bad request (400/422: a server
-    without tool calling, such as vLLM without ``--enable-auto-tool-choice``), not a context overflow."""
-    return status_of(exc) in (400, 422) and not is_context_overflow(exc)
+    """Whether a failed request with ``tools`` was refused for them: a bad request (400/422) whose
+    message speaks of tools (a server without tool calling, such as vLLM without
+    ``--enable-auto-tool-choice``); any other error is the request's own."""
+    return status_of(exc) in (400, 422) and "tool" in str(exc).lower() and not is_context_overflow(exc)
 
 
 def remember_tools_refused(judge: Any) -> bool:
