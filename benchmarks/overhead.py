@@ -6,10 +6,13 @@ client unpatched, against a local server, measured in one run.
 Prints median latency per call for both, the added microseconds and the ratio, and the same
 for a stream's time to first chunk. Rounds alternate patched/unpatched so drift hits both.
 
-Last, the hook's own cost with the SDK taken out (``own_cost``): the hook's call path with the
+Then the hook's own cost with the SDK taken out (``own_cost``): the hook's call path with the
 original method replaced by a function that returns a ready response (chat: 5 tokens with
-logprobs; Responses: the same text), against calling that function directly, best of 7 repeats.
-This is the number a loaded machine disturbs least.
+logprobs; Responses: the same text), against calling that function directly, best of 7 repeats,
+and ``LogprobScorer.score`` alone on that chat response. This is the number a loaded machine
+disturbs least. Last (``paired_added``), the added time measured call by call: a plain and a
+hooked in-process ``create()`` alternate, and the median of the differences is printed, so drift
+between rounds cancels out.
 """
 
 from __future__ import annotations
@@ -162,6 +165,7 @@ def main() -> None:
     print("the hook's own cost, SDK taken out (best of 7 x 5000 calls):")
     for label, added in own_cost():
         print(f"  {label:38s} {added:+7.1f} us")
+    print(f"create() in-process, no score_timeout, paired call by call (median of 3000): {paired_added():+.1f} us")
 
 
 def own_cost(calls: int = 5000, repeats: int = 7) -> list[tuple[str, float]]:
@@ -209,7 +213,34 @@ def own_cost(calls: int = 5000, repeats: int = 7) -> list[tuple[str, float]]:
                 original(**dict(kwargs))
             best = min(best, (hooked - (time.perf_counter() - start)) / calls)
         out.append((label, best * 1e6))
+    from tlm_hooks import LogprobScorer
+
+    request = CHAT.score_request({"model": "bench", "messages": MESSAGES}, chat, None)
+    scorer = LogprobScorer()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            scorer.score(request)
+        best = min(best, (time.perf_counter() - start) / calls)
+    out.append(("LogprobScorer.score alone (5 tokens)", best * 1e6))
     return out
+
+
+def paired_added(pairs: int = 3000) -> float:
+    """Median over ``pairs`` of (hooked − plain) in-process ``create()`` time, the two alternating
+    call by call (instant scorer, inline), in microseconds."""
+    plain, hooked = in_process_client(), in_process_client()
+    tlm_hooks.patch(hooked, scorer=_instant, policy=INLINE)
+    time_calls(plain, 200), time_calls(hooked, 200)
+    diffs = []
+    for _ in range(pairs):
+        a = time.perf_counter()
+        plain.chat.completions.create(model="bench", messages=MESSAGES)
+        b = time.perf_counter()
+        hooked.chat.completions.create(model="bench", messages=MESSAGES)
+        diffs.append(time.perf_counter() - b - (b - a))
+    return statistics.median(diffs) * 1e6
 
 
 INLINE = tlm_hooks.TrustPolicy(score_timeout=None)
