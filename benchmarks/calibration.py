@@ -54,15 +54,16 @@ REVIEWER_SAMPLE_TEMPERATURE = 1.0
 
 
 class ReviewerJudge:
-    """``judge`` with the reviewer configuration: verdict calls (temperature 0, no system message
-    of their own) get ``REVIEWER_SYSTEM``; sampling calls run at ``REVIEWER_SAMPLE_TEMPERATURE``."""
+    """``judge`` with the reviewer configuration: verdict calls (the engine reads their logprobs;
+    no system message of their own) get ``REVIEWER_SYSTEM``; sampling calls (no logprobs asked)
+    run at ``REVIEWER_SAMPLE_TEMPERATURE``."""
 
     def __init__(self, judge: Any) -> None:
         self.judge = judge
         self.name = f"{judge.name}+reviewer"
 
     async def acomplete(self, messages: Any, **kwargs: Any) -> Any:
-        if kwargs.get("temperature", 0.0) > 0:
+        if not kwargs.get("logprobs"):
             kwargs["temperature"] = REVIEWER_SAMPLE_TEMPERATURE
         elif not any(m.get("role") == "system" for m in messages):
             messages = [{"role": "system", "content": REVIEWER_SYSTEM}, *messages]

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["TokenLogprob", "ScoreRequest", "TrustResult", "content_text"]
+__all__ = ["TokenLogprob", "ScoreRequest", "TrustResult", "chat_function_tool", "content_text"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,21 @@ def content_text(content: Any) -> str:
 
 
 _content_text = content_text  # the older private name, still imported elsewhere
+
+_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
+
+
+def chat_function_tool(tool: Any) -> dict[str, Any] | None:
+    """A function tool in the chat shape ``{"type": "function", "function": {"name", "description",
+    "parameters", "strict"}}`` (keys without a value left out), from the chat shape or the Responses
+    API's flat one; ``None`` for anything else (built-in tools such as web search)."""
+    if not isinstance(tool, Mapping) or tool.get("type", "function") != "function":
+        return None
+    function = tool.get("function")
+    function = function if isinstance(function, Mapping) else tool
+    if not isinstance(function.get("name"), str):
+        return None
+    return {"type": "function", "function": {k: function[k] for k in _FUNCTION_KEYS if function.get(k) is not None}}
 
 
 @dataclass(frozen=True)

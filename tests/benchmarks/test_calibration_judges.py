@@ -36,11 +36,13 @@ def test_reviewer_judge_asks_verdicts_under_its_system_message_and_samples_hotte
     judge = calibration.ReviewerJudge(inner)
     verdict = [{"role": "user", "content": "Is the reply correct?"}]
     own_system = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "2+2?"}]
-    asyncio.run(judge.acomplete(verdict, temperature=0.0, max_tokens=6))
+    asyncio.run(judge.acomplete(verdict, temperature=0.0, max_tokens=6, logprobs=True, top_logprobs=10))
     asyncio.run(judge.acomplete(own_system, n=4, temperature=0.7, max_tokens=40))
-    (asked, verdict_kwargs), (sampled, sample_kwargs) = inner.calls
-    assert asked == [{"role": "system", "content": calibration.REVIEWER_SYSTEM}, *verdict]
-    assert verdict_kwargs["temperature"] == 0.0
+    # a reflection repeated beyond the distinct prompts runs warm, and is still a verdict
+    asyncio.run(judge.acomplete(verdict, temperature=0.7, max_tokens=6, logprobs=True, top_logprobs=10))
+    (asked, verdict_kwargs), (sampled, sample_kwargs), (again, again_kwargs) = inner.calls
+    assert asked == again == [{"role": "system", "content": calibration.REVIEWER_SYSTEM}, *verdict]
+    assert verdict_kwargs["temperature"] == 0.0 and again_kwargs["temperature"] == 0.7
     assert sampled == own_system and sample_kwargs["temperature"] == calibration.REVIEWER_SAMPLE_TEMPERATURE
     assert verdict == [{"role": "user", "content": "Is the reply correct?"}]  # the caller's list untouched
     assert judge.name == "local:test+reviewer"

@@ -204,3 +204,20 @@ def test_prompt_text_of_multi_part_content() -> None:
     text = ScoreRequest("cat", messages=messages).prompt_text()
     assert text == "user: Describe this image\nin one word.\nand a bare string part\nassistant: \nuser: no role given"
     assert "https://x/img.png" not in text
+
+
+def test_chat_function_tool_reads_both_shapes_and_refuses_built_in_tools() -> None:
+    from tlm_hooks.types import chat_function_tool
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    chat = {"type": "function", "function": {"name": "weather", "parameters": schema, "description": None}}
+    flat = {"type": "function", "name": "weather", "parameters": schema, "strict": True, "extra": 1}
+    assert chat_function_tool(chat) == {"type": "function", "function": {"name": "weather", "parameters": schema}}
+    assert chat_function_tool(flat) == {
+        "type": "function",
+        "function": {"name": "weather", "parameters": schema, "strict": True},
+    }
+    assert chat_function_tool({"type": "web_search_preview"}) is None
+    assert chat_function_tool({"type": "function", "function": {"parameters": schema}}) is None  # no name
+    assert chat_function_tool("weather") is None
+    assert flat["extra"] == 1 and chat["function"]["description"] is None  # inputs untouched

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..types import chat_function_tool
+
 __all__ = ["EARLIER_TURNS_UNSEEN", "LOGPROBS_INCLUDE", "chat_call", "chat_tools", "input_messages"]
 
 LOGPROBS_INCLUDE = "message.output_text.logprobs"  # how the Responses API is asked for token logprobs
@@ -104,16 +106,13 @@ def input_messages(instructions: Any, input: Any) -> tuple[list[dict[str, Any]],
 
 
 def chat_tools(tools: Any) -> tuple[dict[str, Any], ...] | None:
-    """Responses tools in the chat shape: function tools as ``{"type": "function", "function":
-    {"name", "description", "parameters"}}``; built-in tools (web search...) as given."""
+    """Responses tools in the chat shape: function tools as `chat_function_tool` gives them;
+    built-in tools (web search...) as given."""
     if not _given(tools):
         return None
     out = []
     for tool in tools:
         tool = _plain(tool)
-        if isinstance(tool, Mapping) and tool.get("type") == "function" and "function" not in tool:
-            function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool}
-            out.append({"type": "function", "function": function})
-        elif isinstance(tool, Mapping):
-            out.append(dict(tool))
+        if isinstance(tool, Mapping):
+            out.append(chat_function_tool(tool) or dict(tool))
     return tuple(out)

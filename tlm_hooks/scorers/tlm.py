@@ -263,17 +263,16 @@ class TLMScorer(BaseScorer):
         ]
         per_field = options.options.get("log") and "per_field_score" in options.options["log"]
         field_jobs = _field_jobs(call, form, question, answer, coverage) if per_field and reflections else {}
-        sampled_with: list[str] = []  # tool calls: how the judge's decisions were sampled
+        sampled_with: str | None = None  # tool calls: how the judge's decisions were sampled
         if samples:
             max_tokens = options.options.get("max_tokens") or form.sample_tokens or _sample_tokens(request)
             messages = form.messages if form.messages is not None else base_messages
             tools = function_tools(request.tools) if form.kind == "tool_calls" and native_tools(judge) else []
             if tools:  # the judge is offered the tools and decides with real calls
-                jobs.append(_sample_calls(call, judge, request, messages, tools, samples, max_tokens, coverage,
-                                          sampled_with))  # fmt: skip
+                jobs.append(_sample_calls(call, judge, request, messages, tools, samples, max_tokens, coverage))
             else:
-                sampled_with.append(SAMPLED_WITH)
-                jobs.append(_sample(call, messages, samples, max_tokens, coverage))
+                sampled_with = SAMPLED_WITH
+                jobs.append(_sample_as_text(call, messages, samples, max_tokens, coverage))
         everything = await asyncio.gather(*jobs, *field_jobs.values(), return_exceptions=True)
         outcomes, field_outcomes = everything[: len(jobs)], everything[len(jobs) :]
         for outcome in [*outcomes, *field_outcomes]:
@@ -291,7 +290,8 @@ class TLMScorer(BaseScorer):
                 errors.append(sampled)
                 coverage.failed("consistency", "sampling requests", [sampled], 1)
             else:
-                alternatives = [sample_text(g.text, g.tool_calls) for g in sampled]
+                sampled_generations, sampled_with = sampled
+                alternatives = [sample_text(g.text, g.tool_calls) for g in sampled_generations]
                 if len(alternatives) < samples:
                     coverage.warn(f"consistency: {len(alternatives)} of {samples} samples (the other requests failed)")
         if (reflections or samples) and len(errors) == reflections + (1 if samples else 0):
@@ -325,7 +325,7 @@ class TLMScorer(BaseScorer):
             details["tool_calls"] = {
                 "scored": True,
                 "calls": [c.describe() for c in form.calls],
-                "sampled_with": sampled_with[-1] if sampled_with else None,
+                "sampled_with": sampled_with,
                 "tools_given": len(request.tools or ()),
             }
         return TrustResult(
@@ -519,6 +519,13 @@ async def _sample(
     return await call(fitted, n=n, temperature=SAMPLE_TEMPERATURE, max_tokens=max_tokens, **offered)  # type: ignore[no-any-return]
 
 
+async def _sample_as_text(
+    call: Any, messages: list[dict[str, Any]], n: int, max_tokens: int, coverage: Coverage
+) -> tuple[list[Generation], str]:
+    """`_sample` with the way it sampled: as text (tool calls written as JSON)."""
+    return await _sample(call, messages, n, max_tokens, coverage), SAMPLED_WITH
+
+
 async def _sample_calls(
     call: Any,
     judge: Any,
@@ -528,11 +535,10 @@ async def _sample_calls(
     n: int,
     max_tokens: int,
     coverage: Coverage,
-    sampled_with: list[str],
-) -> list[Generation]:
-    """The judge's own tool-call decisions: the conversation as sent with ``tools`` offered
-    natively; when its server refuses ``tools`` (remembered for this judge), asked again with
-    ``text_messages`` for calls written as JSON. ``sampled_with`` gets the way that answered."""
+) -> tuple[list[Generation], str]:
+    """The judge's own tool-call decisions and the way they were sampled: the conversation as
+    sent with ``tools`` offered natively; when its server refuses ``tools`` (remembered for this
+    judge), asked again with ``text_messages`` for calls written as JSON."""
     try:
         generations = await _sample(call, native_sample_messages(request), n, max_tokens, coverage, tools)
     except Exception as exc:
@@ -543,10 +549,8 @@ async def _sample_calls(
                            "JSON text from now on", getattr(judge, "name", judge), short_reason(exc))  # fmt: skip
         coverage.warn(f"consistency: the judge refused the tools parameter ({short_reason(exc)}); "
                       "it was asked for its tool calls as JSON text")  # fmt: skip
-        sampled_with.append(SAMPLED_WITH)
-        return await _sample(call, text_messages, n, max_tokens, coverage)
-    sampled_with.append(SAMPLED_NATIVELY)
-    return generations
+        return await _sample_as_text(call, text_messages, n, max_tokens, coverage)
+    return generations, SAMPLED_NATIVELY
 
 
 def _all_failed(judge: ChatBackend | None, errors: Sequence[BaseException]) -> Exception:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...llm.failures import is_context_overflow, status_of
-from ...types import ScoreRequest, content_text
+from ...types import ScoreRequest, chat_function_tool, content_text
 from .reflection import ReflectionPrompt
 from .structural import ToolCall, calls_agreement, calls_from_chat, calls_from_text
 
@@ -175,16 +175,9 @@ def remember_tools_refused(judge: Any) -> bool:
 
 
 def function_tools(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """The function tools a judge can be offered, chat-shaped (``{"type": "function", "function":
-    {...}}``; the Responses API's flat shape rewritten); built-in tools (web search, ...) left out."""
-    out = []
-    for tool in tools or ():
-        function = _tool_function(tool)
-        if tool.get("type", "function") != "function" or not isinstance(function.get("name"), str):
-            continue
-        keys = ("name", "description", "parameters", "strict")
-        out.append({"type": "function", "function": {k: function[k] for k in keys if function.get(k) is not None}})
-    return out
+    """The function tools a judge can be offered, chat-shaped (`chat_function_tool`); built-in
+    tools (web search, ...) left out."""
+    return [shaped for tool in tools or () if (shaped := chat_function_tool(tool)) is not None]
 
 
 def native_sample_messages(request: ScoreRequest) -> list[dict[str, Any]]:
