@@ -1,5 +1,5 @@
 """A judge model on loopback HTTP (OpenAI chat completions, stdlib only) that can behave like the
-servers that broke scores: refuse ``n>1`` with a 400 (as ``tlm-hooks serve`` does) and refuse
+servers that broke scores: refuse ``n>1`` with a 400 (as ``tlm-hooks serve`` does over an upstream server) and refuse
 prompts longer than its context window (as OpenAI and llama.cpp servers do). It counts every
 request it sees, so tests check what the judge was really asked."""
 
@@ -39,7 +39,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class JudgeServer:
-    """``refuse_n``: answer any ``n>1`` with the 400 ``tlm-hooks serve`` sends. ``context_chars``:
+    """``refuse_n``: answer any ``n>1`` with the 400 ``tlm-hooks serve`` sends over an upstream server. ``context_chars``:
     answer longer prompts with OpenAI's context-length 400. ``fail_kinds``: prompt kinds answered
     with a 500. ``answer``: the sampled answer. ``delay``: seconds before each reply (so
     concurrent requests overlap). ``tool_call``: when a sample request offers tools, the reply

@@ -1,4 +1,4 @@
-"""Concurrent scores against a judge that refuses ``n>1`` (as ``tlm-hooks serve`` does): one
+"""Concurrent scores against a judge that refuses ``n>1`` (as ``tlm-hooks serve`` does over an upstream server): one
 probe learns it, every score still gets all its consistency samples, from async callers, sync
 callers on the shared background loop, and callers on loops of their own."""
 
@@ -121,7 +121,7 @@ def _serve(upstream: str, key: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def test_concurrent_scores_with_tlm_hooks_serve_as_the_judge() -> None:
-    """The real server (it refuses n>1 with a 400) judging, generating on a loopback model."""
+    """The real server (over an upstream server it refuses n>1 with a 400) judging, generating on a loopback model."""
     with judge_server(refuse_n=False, delay=0.02) as upstream:
         process, base = _serve(upstream.url, "sk-judge-key")
         try:

@@ -141,3 +141,30 @@ def test_rest_endpoints(server: ServerThread) -> None:
         assert again["tlm_metadata"]["trustworthiness_score"] == pytest.approx(
             completion["tlm_metadata"]["trustworthiness_score"]
         )
+
+
+def test_openai_client_asks_for_several_choices(server: ServerThread) -> None:
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=KEY, max_retries=0, timeout=120)
+    reply = client.chat.completions.create(
+        model="smollm2", messages=QUESTION, max_tokens=16, n=3, temperature=1.0, seed=4, logprobs=True
+    )
+    assert [c.index for c in reply.choices] == [0, 1, 2]
+    assert len({c.message.content for c in reply.choices}) > 1  # drawn separately
+    for choice in reply.choices:
+        assert "".join(t.token for t in choice.logprobs.content) == choice.message.content
+    assert reply.usage.completion_tokens == sum(len(c.logprobs.content) for c in reply.choices)
+    assert "n=3: tlm_metadata scores the first choice" in reply.tlm_metadata["log"]["warnings"]
+    _score(reply.tlm_metadata)
+
+
+async def test_the_engine_judging_over_http_gets_its_samples_in_one_request(server: ServerThread) -> None:
+    from tlm_hooks import ScoreRequest, TLMScorer
+    from tlm_hooks.llm import OpenAICompatibleBackend
+
+    judge = OpenAICompatibleBackend(model="smollm2", base_url=f"{server.base_url}/v1", api_key=KEY, timeout=120.0)
+    scorer = TLMScorer("low", judge=judge)  # 1 reflection, 3 samples
+    result = await scorer.ascore(ScoreRequest(messages=tuple(QUESTION), response="Paris."))
+    assert result.ok, result.error
+    assert judge.n_honoured is True
+    assert result.components["llm_calls"] == 2  # the reflection and one request for the 3 samples

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -263,13 +263,13 @@ def parse_chat_request(body: Any, *, extra_parameters: str | None = None) -> Cha
     warnings = check_parameters(body, strict=(extra_parameters or "").strip().lower() == "error")
     messages = parse_messages(body)
     n = _integer(body, "n", 1)
-    if n not in (None, 1):
-        raise bad_field("n", f"this server generates one choice per request, so n must be 1, got {n}")
     logprobs = _flag(body, "logprobs")
     top_logprobs = _integer(body, "top_logprobs", 0, _MAX_TOP_LOGPROBS)
     if top_logprobs and not logprobs:
         raise bad_field("top_logprobs", "needs 'logprobs': true")
     stream_flag = _flag(body, "stream")
+    if n not in (None, 1) and stream_flag:
+        raise bad_field("n", f"a stream from this server carries one choice, so n must be 1 with stream, got {n}")
     stream_options = body.get("stream_options")
     if stream_options is not None and not isinstance(stream_options, dict):
         raise bad_field("stream_options", 'expected an object like {"include_usage": true}')
@@ -290,6 +290,7 @@ def parse_chat_request(body: Any, *, extra_parameters: str | None = None) -> Cha
         "stop": _stop(body),
         "logprobs": logprobs or None,
         "top_logprobs": top_logprobs,
+        "n": n if n not in (None, 1) else None,
     }
     generation = {key: value for key, value in generation.items() if value is not None}
     return ChatRequest(
@@ -337,8 +338,26 @@ def _logged_model_error(ctx: ChatContext, exc: BaseException) -> ApiError:
     return error
 
 
+def check_choices(ctx: ChatContext, chat: ChatRequest) -> ChatRequest:
+    """Refuse an ``n`` the model cannot answer in one request (it says how many it can, as
+    ``max_choices``; 1 if it does not say); with ``n>1`` the score's warnings say which choice
+    ``tlm_metadata`` is for."""
+    n = chat.generation.get("n", 1)
+    if n == 1:
+        return chat
+    most = int(getattr(ctx.model, "max_choices", 1))
+    if most <= 1:
+        raise bad_field("n", f"this server generates one choice per request, so n must be 1, got {n}")
+    if n > most:
+        raise bad_field("n", f"this server's model generates at most {most} choices per request, got n={n}")
+    note = f"n={n}: tlm_metadata scores the first choice"
+    return replace(chat, warnings=(*chat.warnings, note))
+
+
 async def complete(ctx: ChatContext, chat: ChatRequest) -> JSONResponse:
-    """Generate one completion and attach ``tlm_metadata`` (when the server scores)."""
+    """Generate the completion (``n`` choices) and attach ``tlm_metadata`` for the first (when
+    the server scores)."""
+    chat = check_choices(ctx, chat)
     try:
         reply = dict(await ctx.model.achat(chat.messages, **generation_kwargs(ctx, chat)))
     except (asyncio.TimeoutError, asyncio.CancelledError):

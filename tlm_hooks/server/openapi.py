@@ -92,7 +92,12 @@ SCHEMAS: dict[str, Any] = {
             "top_p": {"type": "number", "minimum": 0, "maximum": 1},
             "seed": {"type": "integer"},
             "stop": {"anyOf": [_STR, {"type": "array", "items": _STR, "maxItems": 4}]},
-            "n": {"const": 1},
+            "n": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "choices to generate: above 1 only with a model that decodes several per request "
+                "(the embedded model: up to 8) and never with stream; tlm_metadata scores the first",
+            },
             "logprobs": {"type": "boolean"},
             "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
             "stream": {"type": "boolean"},
