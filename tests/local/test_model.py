@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from unittest.mock import ANY
 
@@ -419,19 +419,25 @@ def test_closed_model_refuses_calls() -> None:
         instance.chat(QUESTION, max_tokens=4)
 
 
-def test_cancelled_achat_stops_generating_at_once(model: LocalModel) -> None:
-    long_story = {"max_tokens": 400, "temperature": 1.0, "seed": 7}
-    full = model.chat(STORY, **long_story)["usage"]
-    assert full["completion_tokens"] > 100  # long enough that stopping early shows
+def _cancel_after(seconds: float, start: Callable[[], Awaitable[Any]]) -> None:
+    """Run ``start()`` on a fresh loop, cancel it after ``seconds`` and check it was cancelled."""
 
     async def scenario() -> None:
-        task = asyncio.ensure_future(model.achat(STORY, **long_story))
-        await asyncio.sleep(0.3)
+        task = asyncio.ensure_future(start())
+        await asyncio.sleep(seconds)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(scenario())
+
+
+def test_cancelled_achat_stops_generating_at_once(model: LocalModel) -> None:
+    long_story = {"max_tokens": 400, "temperature": 1.0, "seed": 7}
+    full = model.chat(STORY, **long_story)["usage"]
+    assert full["completion_tokens"] > 100  # long enough that stopping early shows
+
+    _cancel_after(0.3, lambda: model.achat(STORY, **long_story))
     with model._lock:  # the cancelled generation has let go of the model
         generated = model._llama.n_tokens - full["prompt_tokens"]
     assert 0 <= generated < full["completion_tokens"] // 2, (generated, full)
@@ -448,14 +454,7 @@ def test_cancelled_choices_stop_at_the_next_step(model: LocalModel, monkeypatch:
 
     monkeypatch.setattr(model._parallel, "decode", counted)
 
-    async def scenario() -> None:
-        task = asyncio.ensure_future(model.achat(STORY, n=4, max_tokens=400, temperature=1.0, seed=7))
-        await asyncio.sleep(0.5)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(scenario())
+    _cancel_after(0.5, lambda: model.achat(STORY, n=4, max_tokens=400, temperature=1.0, seed=7))
     with model._lock:  # the cancelled generation has let go of the model
         assert 1 <= len(steps) < 100, len(steps)
     assert _text(model.chat(QUESTION, max_tokens=8))

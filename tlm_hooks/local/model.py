@@ -286,24 +286,7 @@ class LocalModel:
             else:
                 tokens.extend(event)
         assert finish is not None
-        choice_logprobs = None
-        if params.logprobs:
-            choice_logprobs = {"content": [t.to_logprob_entry() for t in tokens], "refusal": None}
-        return {
-            "id": _completion_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(t.text for t in tokens)},
-                    "logprobs": choice_logprobs,
-                    "finish_reason": finish.reason,
-                }
-            ],
-            "usage": _usage(finish),
-        }
+        return _completion(self.name, [(tokens, finish)], params.logprobs)
 
     def chat_stream(
         self,
@@ -520,31 +503,8 @@ class LocalModel:
                 position += 1
             for seq in range(n):
                 tokens[seq].extend(choices[seq].end())
-        usage = {
-            "prompt_tokens": len(prompt),
-            "completion_tokens": sum(c.count for c in choices),
-            "total_tokens": len(prompt) + sum(c.count for c in choices),
-        }
-        return {
-            "id": _completion_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.name,
-            "choices": [
-                {
-                    "index": seq,
-                    "message": {"role": "assistant", "content": "".join(t.text for t in tokens[seq])},
-                    "logprobs": (
-                        {"content": [t.to_logprob_entry() for t in tokens[seq]], "refusal": None}
-                        if params.logprobs
-                        else None
-                    ),
-                    "finish_reason": choices[seq].reason,
-                }
-                for seq in range(n)
-            ],
-            "usage": usage,
-        }
+        answers = [(tokens[seq], _Finish(choices[seq].reason, len(prompt), choices[seq].count)) for seq in range(n)]
+        return _completion(self.name, answers, params.logprobs)
 
     def _logits(self, ctx: Any, index: int) -> Any:
         """The logits of output ``index`` of the last decode in ``ctx`` (a view, valid until the next)."""
@@ -761,6 +721,29 @@ def _close_llama(llama: Any, parallel: _ParallelContext) -> None:
 
 def _completion_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
+
+
+def _completion(model: str, answers: Sequence[tuple[list[_Token], _Finish]], logprobs: bool) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` dict with one choice per answer (its tokens and how it
+    finished); the prompt is counted once."""
+    choices = [
+        {
+            "index": index,
+            "message": {"role": "assistant", "content": "".join(t.text for t in tokens)},
+            "logprobs": {"content": [t.to_logprob_entry() for t in tokens], "refusal": None} if logprobs else None,
+            "finish_reason": finish.reason,
+        }
+        for index, (tokens, finish) in enumerate(answers)
+    ]
+    generated = sum(finish.completion_tokens for _, finish in answers)
+    return {
+        "id": _completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": _usage(_Finish("", answers[0][1].prompt_tokens, generated)),
+    }
 
 
 def _usage(finish: _Finish) -> dict[str, int]:
