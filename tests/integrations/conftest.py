@@ -90,6 +90,7 @@ class ServerProcess:
     trap: ProxyTrap
     started: float = field(default_factory=time.perf_counter)
     startup_seconds: float | None = None
+    last_answer: str = "nothing yet"  # what the health URL last answered, for a failed start
     _ready: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -110,12 +111,14 @@ class ServerProcess:
         deadline = self.started + STARTUP_TIMEOUT
         while self.process.poll() is None and time.perf_counter() < deadline:
             try:
-                if httpx.get(self.health_url, timeout=2.0).status_code == 200:
+                status = httpx.get(self.health_url, timeout=2.0).status_code
+                self.last_answer = f"HTTP {status}"
+                if status == 200:
                     self.startup_seconds = time.perf_counter() - self.started
                     STARTUP_TIMES[self.name] = self.startup_seconds
                     break
-            except httpx.HTTPError:
-                pass
+            except httpx.HTTPError as exc:
+                self.last_answer = f"{type(exc).__name__}: {exc}"
             time.sleep(0.1)
         self._ready.set()
 
@@ -123,11 +126,12 @@ class ServerProcess:
         self._ready.wait(STARTUP_TIMEOUT + 5)
         if self.startup_seconds is None:
             code = self.process.poll()
+            tail = self.log_tail()  # before stop(), which removes the server's directory and its log
             self.stop()
             state = (
                 f"exited during startup (code {code})" if code is not None else f"was not ready in {STARTUP_TIMEOUT:g}s"
             )
-            pytest.fail(f"{self.name} {state}:\n{self.log_tail()}")
+            pytest.fail(f"{self.name} {state}; its health URL last answered: {self.last_answer}\n{tail}")
         return self
 
     def stop(self) -> None:
