@@ -100,7 +100,9 @@ def _write(event, **data):
 def _score(request):
     score = round(1 / (1 + len(request.response)), 6)  # differs per answer: ties a score to its call
     logprobs = [t.logprob for t in request.response_logprobs or ()]
-    _write("scored", messages=list(request.messages or ()), response=request.response, score=score, logprobs=logprobs)
+    options = request.options.to_body() if request.options is not None else None
+    _write("scored", messages=list(request.messages or ()), response=request.response, score=score, logprobs=logprobs,
+           options=options)
     return score
 
 
@@ -248,21 +250,35 @@ def _of(prompt: str, event: str) -> Callable[[dict[str, Any]], bool]:
     return match
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-def test_each_proxied_call_is_scored_once_and_loggers_after_it_get_the_score(
-    proxy: Proxy, client: Any, fake: Any, stream: bool
+@pytest.mark.parametrize(
+    "stream, usage", [(False, False), (True, False), (True, True)], ids=["plain", "stream", "stream-usage"]
+)
+def test_each_proxied_call_is_scored_once_and_its_client_and_the_loggers_after_it_get_the_score(
+    proxy: Proxy, client: Any, fake: Any, stream: bool, usage: bool
 ) -> None:
     prompt = f"What is 2+2? ({uuid.uuid4().hex[:8]})"
     answer = "Four, streamed." if stream else "Four."
     fake.push(Reply(text=answer))
     messages = [{"role": "user", "content": prompt}]
     if stream:
-        raw = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=messages, stream=True)
-        text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
+        extra = {"stream_options": {"include_usage": True}} if usage else {}
+        raw = client.chat.completions.with_raw_response.create(
+            model="fake-gpt", messages=messages, stream=True, **extra
+        )
+        chunks = list(raw.parse())
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+        carried = [i for i, chunk in enumerate(chunks) if (chunk.model_extra or {}).get("tlm_metadata")]
+        assert carried == [len(chunks) - 1], [c.model_dump() for c in chunks]  # the last chunk, only
+        if usage:  # the usage chunk stays last, and carries the score
+            assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+        assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+        body_metadata = chunks[-1].model_extra["tlm_metadata"]
     else:
         raw = client.chat.completions.with_raw_response.create(model="fake-gpt", messages=messages, logprobs=True)
-        text = raw.parse().choices[0].message.content
+        completion = raw.parse()
+        text = completion.choices[0].message.content
         assert fake.requests[0].body["logprobs"] is True  # the proxy passes the ask for logprobs on
+        body_metadata = completion.tlm_metadata  # in the JSON body, as from tlm-hooks serve
     assert text == answer  # the answer passes through unchanged
     assert [s.body["messages"] for s in fake.requests] == [messages]  # and so does the prompt, upstream
 
@@ -273,13 +289,15 @@ def test_each_proxied_call_is_scored_once_and_loggers_after_it_get_the_score(
     assert scored[0]["response"] == answer
     if not stream:  # the scorer gets the answer's token logprobs (what LogprobScorer needs)
         assert scored[0]["logprobs"] == [Reply().logprob]
+    # wait=True: the proxy's client gets the score in the body (a stream: on its last chunk)
+    assert body_metadata["trustworthiness_score"] == pytest.approx(scored[0]["score"])
     logged = [e for e in events if _of(prompt, "success")(e)]
     assert len(logged) == 1, logged
     # the logger after TLMCallback sees this call's score in the payload and the hidden params
     assert logged[0]["call_id"] == raw.headers["x-litellm-call-id"]
     assert logged[0]["payload_metadata"]["trustworthiness_score"] == scored[0]["score"]
     assert logged[0]["hidden"]["trustworthiness_score"] == scored[0]["score"]
-    # wait=True: a plain call's score reaches the proxy's client as a header; streams have no hook for it
+    # and a plain call's score is also a header (a stream's headers go out before its answer)
     header = raw.headers.get("x-tlm-trustworthiness-score")
     if stream:
         assert header is None
@@ -301,3 +319,72 @@ def test_a_failed_upstream_call_is_not_scored_and_the_client_gets_the_proxy_erro
 
     events = proxy.wait_for(f"the failure event for {prompt!r}", lambda es: any(map(_of(prompt, "failure"), es)))
     assert not [e for e in events if _of(prompt, "scored")(e) or _of(prompt, "success")(e)]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_routed_openai_client_reads_the_proxys_score_as_from_a_tlm_backend(
+    proxy: Proxy, fake: Any, stream: bool
+) -> None:
+    from openai import OpenAI
+
+    routed = OpenAI(base_url=proxy.url, api_key=MASTER_KEY, max_retries=0, timeout=60.0)
+    tlm_hooks.route(routed)
+    prompt = f"Name a prime ({uuid.uuid4().hex[:8]})"
+    fake.push(Reply(text="Seven is prime."))
+    messages = [{"role": "user", "content": prompt}]
+    if stream:
+        reply = routed.chat.completions.create(model="fake-gpt", messages=messages, stream=True)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in reply if chunk.choices)
+    else:
+        reply = routed.chat.completions.create(model="fake-gpt", messages=messages)
+        text = reply.choices[0].message.content
+    assert text == "Seven is prime."
+    events = proxy.wait_for(f"the score of {prompt!r}", lambda es: any(map(_of(prompt, "scored"), es)))
+    (scored,) = [e for e in events if _of(prompt, "scored")(e)]
+    assert reply.tlm_metadata["trustworthiness_score"] == pytest.approx(scored["score"])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_tlm_keys_a_client_sends_score_its_call_and_do_not_go_upstream(
+    proxy: Proxy, client: Any, fake: Any, stream: bool
+) -> None:
+    prompt = f"Capital of Peru? ({uuid.uuid4().hex[:8]})"
+    fake.push(Reply(text="Lima."))
+    asked = {"quality_preset": "high", "task": "classification", "options": {"log": ["explanation"]}}
+    messages = [{"role": "user", "content": prompt}]
+    reply = client.chat.completions.create(model="fake-gpt", messages=messages, stream=stream, extra_body=asked)
+    if stream:
+        chunks = list(reply)
+        metadata = chunks[-1].model_extra["tlm_metadata"]
+    else:
+        metadata = reply.tlm_metadata
+    upstream = fake.requests[0].body
+    assert upstream["messages"] == messages
+    assert not set(asked) & set(upstream), upstream  # the TLM keys are the proxy's, not the model's
+    events = proxy.wait_for(f"the score of {prompt!r}", lambda es: any(map(_of(prompt, "scored"), es)))
+    (scored,) = [e for e in events if _of(prompt, "scored")(e)]
+    assert scored["options"] == asked  # this call was scored with the keys its client sent
+    assert metadata["trustworthiness_score"] == pytest.approx(scored["score"])
+
+
+@pytest.mark.parametrize(
+    "asked, named",
+    [
+        ({"quality_preset": "ultra"}, "quality_preset"),
+        ({"options": {"log": ["explanations"]}}, "options.log"),
+        ({"options": {"model_provider": {"api_base": "http://10.0.0.1/v1"}}}, "options.model_provider"),
+    ],
+    ids=["preset", "log", "model_provider"],
+)
+def test_bad_tlm_keys_are_refused_with_a_400_before_any_model_call(
+    proxy: Proxy, client: Any, fake: Any, asked: dict[str, Any], named: str
+) -> None:
+    from openai import BadRequestError
+
+    with pytest.raises(BadRequestError) as raised:
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "Hello?"}], extra_body=asked
+        )
+    assert raised.value.status_code == 400
+    assert named in str(raised.value)
+    assert fake.requests == []  # refused before the upstream model was called
