@@ -153,15 +153,18 @@ class OpenAIAdapter:
             if calls:
                 tool_calls = tuple(_plain(c) for c in calls)
             content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
-            if content:
+            if content:  # list comprehensions: this runs on every hooked call
                 logprobs = tuple(
-                    TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in (t.top_logprobs or ())))
-                    for t in content
+                    [
+                        TokenLogprob(t.token, t.logprob, tuple([(a.token, a.logprob) for a in tops]) if tops else ())
+                        for t in content
+                        for tops in (t.top_logprobs,)
+                    ]
                 )
         model = kwargs.get("model")
         return ScoreRequest(
             response=self.text_of(response),
-            messages=tuple(_plain(m) for m in messages) if is_given(messages) else None,
+            messages=tuple([_plain(m) for m in messages]) if is_given(messages) else None,
             prompt=None if is_given(messages) else "",
             tools=tuple(_plain(t) for t in tools) if is_given(tools) else None,
             model=model if isinstance(model, str) else getattr(response, "model", None),

@@ -130,10 +130,15 @@ def score_as_asked_sync(scorer: Any, request: ScoreRequest) -> TrustResult:
 
     if settings.get("disable_trustworthiness"):
         return _finish(TrustResult(None, warnings=(DISABLED,)), logprobs, settings, Usage(), None, cached=False)
+    if not settings:  # nothing to add around the score (the common case, on every hooked call)
+        try:
+            return scorer.score(request)  # type: ignore[no-any-return]
+        except Exception as exc:  # reported once, by the caller that reads the failed result
+            return TrustResult.failed(exc)
     with metered() as usage:
         try:
             result = scorer.score(request)
-        except Exception as exc:  # reported once, by the caller that reads the failed result
+        except Exception as exc:
             result = TrustResult.failed(exc)
     return _finish(result, logprobs, settings, usage, None, cached=False)
 
