@@ -112,3 +112,66 @@ def test_unreachable_and_slow_upstreams(fake: FakeOpenAI) -> None:
 def test_base_url_is_checked() -> None:
     with pytest.raises(ValueError, match="http"):
         UpstreamModel("ftp://example.com/v1")
+
+
+def test_n_is_passed_upstream_and_every_choice_comes_back(fake: FakeOpenAI) -> None:
+    fake.honour_n = True
+    fake.default = Reply(text="Four.", choices=["4", "It is 4."])
+    reply = _app(fake).post("/v1/chat/completions", json={"model": "gpt-x", "messages": QUESTION, "n": 3})
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert [c["message"]["content"] for c in data["choices"]] == ["Four.", "4", "It is 4."]
+    assert fake.requests[-1].body["n"] == 3  # one upstream request for the three
+    warnings = data["tlm_metadata"]["log"]["warnings"]
+    assert "n=3: tlm_metadata scores the first choice" in warnings
+    assert not [w for w in warnings if "answered" in w]
+    assert data["tlm_metadata"]["trustworthiness_score"] == pytest.approx(math.exp(-0.05))
+
+
+def test_an_upstream_that_answers_fewer_choices_is_reported_not_hidden(fake: FakeOpenAI) -> None:
+    fake.honour_n = False
+    reply = _app(fake).post("/v1/chat/completions", json={"model": "gpt-x", "messages": QUESTION, "n": 3})
+    assert reply.status_code == 200
+    data = reply.json()
+    assert len(data["choices"]) == 1
+    assert "n=3: the model answered 1 choice(s)" in data["tlm_metadata"]["log"]["warnings"]
+
+
+def test_n_above_openais_limit_or_with_a_stream_is_refused_before_the_upstream_call(fake: FakeOpenAI) -> None:
+    client = _app(fake)
+    too_many = client.post("/v1/chat/completions", json={"model": "gpt-x", "messages": QUESTION, "n": 129})
+    streamed = client.post(
+        "/v1/chat/completions", json={"model": "gpt-x", "messages": QUESTION, "n": 2, "stream": True}
+    )
+    for refused in (too_many, streamed):
+        assert refused.status_code == 400
+        assert refused.json()["error"]["param"] == "n"
+    assert "at most 128" in too_many.json()["error"]["message"]
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("honoured", [True, False], ids=["honours-n", "ignores-n"])
+async def test_the_engine_judging_through_the_upstream_asks_for_n_once_and_tops_up(
+    fake: FakeOpenAI, honoured: bool
+) -> None:
+    from tlm_hooks.llm.local import LocalBackend
+
+    fake.honour_n = honoured
+    fake.default = Reply(text="Four.", choices=["4", "four", "It is 4."])
+    model = UpstreamModel(fake.url, model="judge-m")
+    judge = LocalBackend(model)
+    assert judge.n_honoured is None  # not yet seen
+    samples = await judge.acomplete(QUESTION, n=4, temperature=1.0, seed=7)
+    assert len(samples) == 4
+    asked = [r.body for r in fake.requests]
+    assert asked[0]["n"] == 4
+    if honoured:
+        assert len(asked) == 1 and judge.n_honoured is True
+    else:  # the short answer is topped up by one request per missing sample, each with its own seed
+        assert len(asked) == 4 and judge.n_honoured is False
+        assert [b.get("n") for b in asked[1:]] == [None, None, None]
+        assert len({b["seed"] for b in asked}) == 4
+        fake.requests.clear()
+        await judge.acomplete(QUESTION, n=3, temperature=1.0)  # learned: once per sample from now on
+        assert [r.body.get("n") for r in fake.requests] == [None, None, None]
+    model.close()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import Generation
 from .convert import generations_from_completion, usage_of
-from .fanout import distinct_seeds
+from .fanout import complete_n, distinct_seeds
 from .usage import record_request
 
 if TYPE_CHECKING:
@@ -24,8 +24,10 @@ class LocalBackend:
     or by any model with the same ``achat`` (e.g. the server's upstream model).
 
     ``n>1`` is one call when the model decodes several choices side by side (a `LocalModel`
-    takes up to ``max_choices``), else sequential calls with distinct seeds; each call runs on
-    the model's own thread (the event loop never blocks).
+    takes up to ``max_choices``); for a model that passes ``n`` on to a server (``forwards_n``,
+    the server's upstream model) one request asking for ``n``, topped up with parallel requests
+    with distinct seeds when the server answers fewer; else sequential calls with distinct seeds.
+    Each call runs on the model's own thread (the event loop never blocks).
     """
 
     def __init__(self, model: LocalModel | None = None, *, model_name: str | None = None) -> None:
@@ -52,6 +54,9 @@ class LocalBackend:
         """Whether ``n>1`` is answered by one model call (``None`` until the model is loaded)."""
         if self._model is None:
             return None
+        forwarding: Any = self._model  # an upstream model: what its server was seen to do
+        if getattr(forwarding, "forwards_n", False):
+            return forwarding.n_support.honoured  # type: ignore[no-any-return]
         return int(getattr(self._model, "max_choices", 1)) > 1
 
     def with_model(self, model: str) -> LocalBackend:
@@ -74,11 +79,8 @@ class LocalBackend:
     ) -> list[Generation]:
         """``n`` answers to ``messages``: as many per model call as the model decodes at once."""
         model = await self.model()
-        per_call = max(1, int(getattr(model, "max_choices", 1)))
-        sizes = [min(per_call, n - done) for done in range(0, n, per_call)] or [1]
-        seeds: list[int | None] = [seed] if len(sizes) == 1 else list(distinct_seeds(len(sizes), seed))
-        out: list[Generation] = []
-        for size, one_seed in zip(sizes, seeds, strict=True):
+
+        async def request(size: int, one_seed: int | None) -> list[Generation]:
             # only what is set, so any OpenAI-style model (also an upstream server) takes it
             kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": min(2.0, max(0.0, temperature))}
             if size > 1:
@@ -93,5 +95,15 @@ class LocalBackend:
                 kwargs["model"] = self.model_name
             completion = await model.achat(list(messages), **kwargs)
             record_request(*usage_of(completion))
-            out.extend(generations_from_completion(completion)[:size])
+            return generations_from_completion(completion)[:size]
+
+        forwarding: Any = model
+        if getattr(forwarding, "forwards_n", False):
+            return await complete_n(request, n, seed, forwarding.n_support)
+        per_call = max(1, int(getattr(model, "max_choices", 1)))
+        sizes = [min(per_call, n - done) for done in range(0, n, per_call)] or [1]
+        seeds: list[int | None] = [seed] if len(sizes) == 1 else list(distinct_seeds(len(sizes), seed))
+        out: list[Generation] = []
+        for size, one_seed in zip(sizes, seeds, strict=True):
+            out.extend(await request(size, one_seed))
         return out

@@ -338,14 +338,17 @@ def _logged_model_error(ctx: ChatContext, exc: BaseException) -> ApiError:
     return error
 
 
+MAX_FORWARDED_N = 128  # OpenAI's own limit on n
+
+
 def check_choices(ctx: ChatContext, chat: ChatRequest) -> ChatRequest:
     """Refuse an ``n`` the model cannot answer in one request (it says how many it can, as
-    ``max_choices``; 1 if it does not say); with ``n>1`` the score's warnings say which choice
-    ``tlm_metadata`` is for."""
+    ``max_choices``, or that it passes ``n`` on to a server, as ``forwards_n``; else 1); with
+    ``n>1`` the score's warnings say which choice ``tlm_metadata`` is for."""
     n = chat.generation.get("n", 1)
     if n == 1:
         return chat
-    most = int(getattr(ctx.model, "max_choices", 1))
+    most = MAX_FORWARDED_N if getattr(ctx.model, "forwards_n", False) else int(getattr(ctx.model, "max_choices", 1))
     if most <= 1:
         raise bad_field("n", f"this server generates one choice per request, so n must be 1, got {n}")
     if n > most:
@@ -366,6 +369,9 @@ async def complete(ctx: ChatContext, chat: ChatRequest) -> JSONResponse:
         raise _logged_model_error(ctx, exc) from exc
     choices = [dict(choice) for choice in reply.get("choices") or ()]
     reply["choices"] = choices
+    asked = chat.generation.get("n", 1)
+    if 1 < asked and len(choices) < asked:  # an upstream that ignores n: said, not hidden
+        chat = replace(chat, warnings=(*chat.warnings, f"n={asked}: the model answered {len(choices)} choice(s)"))
     if ctx.scorers is not None:
         first = choices[0] if choices else {}
         text = (first.get("message") or {}).get("content") or ""

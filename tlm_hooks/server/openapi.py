@@ -96,7 +96,8 @@ SCHEMAS: dict[str, Any] = {
                 "type": "integer",
                 "minimum": 1,
                 "description": "choices to generate: above 1 only with a model that decodes several per request "
-                "(the embedded model: up to 8) and never with stream; tlm_metadata scores the first",
+                "(the embedded model: up to 8) or an upstream server (passed on, up to 128), and never with "
+                "stream; tlm_metadata scores the first",
             },
             "logprobs": {"type": "boolean"},
             "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},

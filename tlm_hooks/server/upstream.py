@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from ..llm.fanout import NSupport
+
 __all__ = ["UpstreamModel", "UpstreamError"]
 
 
@@ -27,9 +29,14 @@ class UpstreamError(Exception):
 
 
 class UpstreamModel:
-    """Chat completions from ``base_url`` (``…/v1``), with ``model`` fixed or taken from each request."""
+    """Chat completions from ``base_url`` (``…/v1``), with ``model`` fixed or taken from each request.
+
+    ``n`` is passed on (``forwards_n``): the upstream answers it, refuses it, or answers fewer
+    choices; ``n_support`` remembers which, for the judge calls made through this model.
+    """
 
     accepts_model_name = True
+    forwards_n = True
 
     def __init__(
         self, base_url: str, *, api_key: str | None = None, model: str | None = None, timeout: float = 120.0
@@ -45,6 +52,7 @@ class UpstreamModel:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._client = httpx.Client(timeout=timeout, headers=self._headers)
         self._async: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+        self.n_support = NSupport()  # whether the upstream answers n>1 in one request (learned)
 
     def __repr__(self) -> str:
         return f"UpstreamModel(base_url={self.base_url!r}, model={self.model!r})"
