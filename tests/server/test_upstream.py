@@ -150,14 +150,17 @@ def test_n_above_openais_limit_or_with_a_stream_is_refused_before_the_upstream_c
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("honoured", [True, False], ids=["honours-n", "ignores-n"])
+@pytest.mark.parametrize("upstream", ["honours-n", "ignores-n", "refuses-n"])
 async def test_the_engine_judging_through_the_upstream_asks_for_n_once_and_tops_up(
-    fake: FakeOpenAI, honoured: bool
+    fake: FakeOpenAI, upstream: str
 ) -> None:
     from tlm_hooks.llm.local import LocalBackend
 
+    honoured = upstream == "honours-n"
     fake.honour_n = honoured
     fake.default = Reply(text="Four.", choices=["4", "four", "It is 4."])
+    if upstream == "refuses-n":  # a 400 naming n, as a server that generates one choice sends
+        fake.push(Reply(status=400, error_param="n"))
     model = UpstreamModel(fake.url, model="judge-m")
     judge = LocalBackend(model)
     assert judge.n_honoured is None  # not yet seen
@@ -167,10 +170,15 @@ async def test_the_engine_judging_through_the_upstream_asks_for_n_once_and_tops_
     assert asked[0]["n"] == 4
     if honoured:
         assert len(asked) == 1 and judge.n_honoured is True
-    else:  # the short answer is topped up by one request per missing sample, each with its own seed
+    elif upstream == "ignores-n":  # the short answer is topped up: one request per missing sample, own seeds
         assert len(asked) == 4 and judge.n_honoured is False
         assert [b.get("n") for b in asked[1:]] == [None, None, None]
         assert len({b["seed"] for b in asked}) == 4
+    else:  # the refusal (relayed as an error naming its status) is learned: one request per sample
+        assert len(asked) == 5 and judge.n_honoured is False
+        assert [b.get("n") for b in asked[1:]] == [None] * 4
+        assert len({b["seed"] for b in asked[1:]}) == 4
+    if not honoured:
         fake.requests.clear()
         await judge.acomplete(QUESTION, n=3, temperature=1.0)  # learned: once per sample from now on
         assert [r.body.get("n") for r in fake.requests] == [None, None, None]

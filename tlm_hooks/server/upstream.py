@@ -20,12 +20,16 @@ __all__ = ["UpstreamModel", "UpstreamError"]
 
 
 class UpstreamError(Exception):
-    """The upstream server failed or refused; ``http_status`` is what this server replies with."""
+    """The upstream server failed or refused; ``http_status`` is what this server replies with,
+    ``status_code`` the upstream's own HTTP status (``None`` when it did not answer)."""
 
-    def __init__(self, http_status: int, message: str, param: str | None = None) -> None:
+    def __init__(
+        self, http_status: int, message: str, param: str | None = None, *, status_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.param = param
+        self.status_code = status_code  # read by the judge's failure handling (a 400 refusing n>1)
 
 
 class UpstreamModel:
@@ -148,12 +152,14 @@ def _json_reply(response: httpx.Response) -> dict[str, Any]:
         body.get("error", {}).get("param") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
     )
     if status in (400, 404, 413, 422):
-        raise UpstreamError(400, f"the upstream model refused the request: {message}", param)
+        raise UpstreamError(400, f"the upstream model refused the request: {message}", param, status_code=status)
     if status in (401, 403):
-        raise UpstreamError(502, "the upstream model refused this server's credentials (check --upstream-api-key)")
+        raise UpstreamError(
+            502, "the upstream model refused this server's credentials (check --upstream-api-key)", status_code=status
+        )
     if status == 429:
-        raise UpstreamError(503, f"the upstream model is rate-limited: {message}")
-    raise UpstreamError(502, f"the upstream model failed with HTTP {status}: {message}")
+        raise UpstreamError(503, f"the upstream model is rate-limited: {message}", status_code=status)
+    raise UpstreamError(502, f"the upstream model failed with HTTP {status}: {message}", status_code=status)
 
 
 def _transport_error(exc: httpx.HTTPError) -> UpstreamError:
